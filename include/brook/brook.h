@@ -1,0 +1,15 @@
+// brook/brook.h — everything public in brook, for those who prefer one include.
+#ifndef BROOK_BROOK_H_
+#define BROOK_BROOK_H_
+
+#include "brook/clock.h"
+#include "brook/crc32c.h"
+#include "brook/file_system.h"
+#include "brook/log.h"
+#include "brook/log_options.h"
+#include "brook/record_batch.h"
+#include "brook/record_batch_builder.h"
+#include "brook/status.h"
+#include "brook/version.h"
+
+#endif  // BROOK_BROOK_H_

@@ -1,0 +1,227 @@
+// brook/log.h — a durable, append-only log of Kafka record batches in one directory.
+//
+// A Log is one Kafka partition's storage: segment files named by their 20-digit base offset
+// (`00000000000000000000.log`) holding RecordBatch v2 batches back to back, each with a sparse
+// offset index (`.index`) and time index (`.timeindex`). Appends assign offsets; reads return
+// batches in place, straight out of the memory-mapped segments.
+//
+//   absl::StatusOr<std::unique_ptr<brook::Log>> log = brook::Log::Open(dir, {});
+//   brook::RecordBatchBuilder builder;
+//   builder.Append(now_ms, "key", "value");
+//   absl::StatusOr<brook::AppendResult> appended = (*log)->Append(builder.Finish());
+//   absl::StatusOr<brook::ReadResult> read = (*log)->Read(appended->base_offset, 1 << 20);
+//   for (const brook::RecordBatchView& batch : *read)
+//     for (const brook::RecordView& record : batch.records()) Use(record);
+//
+// Offsets: start_offset() <= flushed_offset() <= end_offset(). start_offset is the first
+// retained offset, end_offset the next offset to assign (Kafka's log end offset), flushed_offset
+// the end of what is known to be on disk (fdatasync'd).
+//
+// Durability, per call: *appended* means the batch has its offsets and readers can see it; it is in
+// the page cache and survives a crash of the process. *flushed* means it is on disk and survives a
+// machine crash or power loss. The FlushPolicy in LogOptions decides when appended becomes
+// flushed; Append(…, {.durability = Durability::kFlushed}) and Flush() force it. After an
+// fdatasync error the Log is *failed*: it refuses appends and flushes with FailedPrecondition
+// (Linux may have dropped the unsynced pages, so retrying as if the data were safe would lie).
+// Reads keep working; reopen the Log to recover.
+//
+// Thread safety: thread-safe. Appends, flushes, truncation, retention and Close are serialized by
+// one internal mutex (one appender at a time). Reads and waits never take that mutex: they see an
+// atomically published end and only ever whole batches, so any number of readers run alongside the
+// appender.
+//
+// Memory-map lifetime: the batches of a ReadResult point into mapped segment files. A ReadResult
+// pins the segments it read; retention and truncation unlink retired segments at once but unmap
+// them only when the last ReadResult pinning them is destroyed. Exception: TruncateTo overwrites
+// the truncated suffix of the segment it cuts in place, so a ReadResult holding batches at or past
+// the truncation point sees them change (re-Parse fails with DataLoss); don't keep reads across a
+// truncation of their range.
+//
+// Crash recovery: Open() after a clean Close() trusts the files and does not scan. After a crash it
+// scans every segment from the last recovery checkpoint (the segment roll that last fsynced
+// everything before it), checks each batch (size, CRC-32C, increasing offsets), truncates at the
+// first bad one and rebuilds the indexes. Nothing flushed is lost and nothing torn is served; what
+// was cut is reported in recovery_summary() and through the logger.
+
+#ifndef BROOK_LOG_H_
+#define BROOK_LOG_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "brook/log_options.h"
+#include "brook/record_batch.h"
+
+namespace brook {
+
+namespace detail {
+class LogImpl;
+}  // namespace detail
+
+// What Append waits for before it returns.
+enum class Durability : uint8_t {
+  kAppended,  // the batch has offsets and is visible (the flush policy may still flush it)
+  kFlushed,   // the batch is also on disk (fdatasync), shared with concurrent appenders
+};
+
+struct AppendOptions {
+  // Default: kAppended.
+  Durability durability = Durability::kAppended;
+};
+
+struct AppendResult {
+  int64_t base_offset = 0;  // offset of the first record
+  int64_t last_offset = 0;  // offset of the last record
+};
+
+struct ReadOptions {
+  // Stop adding batches once this many bytes are gathered; the first batch is always returned
+  // whole even when larger (Kafka's KIP-74). Default: 1 MiB.
+  size_t max_bytes = size_t{1} << 20;
+  // Check the CRC-32C and record structure of each batch returned. Default: true.
+  bool verify = true;
+};
+
+// The batches returned by one Read, in offset order. Owns a pin on the segments they live in:
+// the views stay valid while this object lives (see the file comment). Movable, not copyable;
+// thread-compatible.
+class ReadResult {
+ public:
+  ReadResult() = default;
+  ReadResult(ReadResult&&) = default;
+  ReadResult& operator=(ReadResult&&) = default;
+
+  const std::vector<RecordBatchView>& batches() const { return batches_; }
+  auto begin() const { return batches_.begin(); }
+  auto end() const { return batches_.end(); }
+  bool empty() const { return batches_.empty(); }
+  size_t size() const { return batches_.size(); }
+  // The offset to read next: one past the last batch returned, or the requested offset if none.
+  int64_t next_offset() const { return next_offset_; }
+  // Total bytes of the batches returned.
+  size_t size_bytes() const { return size_bytes_; }
+
+ private:
+  friend class detail::LogImpl;
+  std::vector<RecordBatchView> batches_;
+  std::shared_ptr<const void> pin_;
+  int64_t next_offset_ = 0;
+  size_t size_bytes_ = 0;
+};
+
+// What Open found and did. `clean_shutdown` means no scan was needed.
+struct RecoverySummary {
+  bool clean_shutdown = false;
+  int segments_opened = 0;
+  int segments_scanned = 0;
+  int64_t batches_scanned = 0;
+  int indexes_rebuilt = 0;
+  // Bytes of torn or corrupt data cut off the end, and where (the offset the log now ends at).
+  int64_t bytes_truncated = 0;
+  int64_t truncated_at_offset = -1;
+  int segments_deleted = 0;  // later segments dropped because an earlier one was truncated
+  std::string message;       // a human-readable account ("clean", or what was cut)
+};
+
+// One segment, as Log::Segments() describes it.
+struct SegmentInfo {
+  int64_t base_offset = 0;
+  int64_t next_offset = 0;  // one past the last offset in the segment
+  uint64_t size_bytes = 0;
+  int64_t max_timestamp = kNoTimestamp;
+  int32_t offset_index_entries = 0;
+  int32_t time_index_entries = 0;
+  bool active = false;
+  std::string path;
+};
+
+class Log {
+ public:
+  // Opens the log in `dir`, creating it (if allowed) or recovering it. Returns InvalidArgument for
+  // bad options, FailedPrecondition when `dir` holds files but no brook log or is locked by another
+  // process or Log, ResourceExhausted when the disk is full, Internal on I/O errors. The caller
+  // owns the Log.
+  static absl::StatusOr<std::unique_ptr<Log>> Open(const std::string& dir, LogOptions options);
+
+  // Closes cleanly (see Close()); errors go to the logger.
+  ~Log();
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
+
+  // Appends one RecordBatch v2 and assigns it offsets from end_offset(). The batch is validated
+  // (CRC, structure, offset deltas 0..count-1) and copied; its base offset field is ignored.
+  // Durability: appended, and flushed if `options` or the flush policy ask for it. Errors:
+  // InvalidArgument (malformed, empty, or larger than batch_bytes_max or segment_bytes_max, with
+  // ErrorCode kCorruptMessage / kInvalidRecord / kMessageTooLarge), DataLoss (bad CRC),
+  // ResourceExhausted (disk full: nothing was appended and the log stays readable),
+  // FailedPrecondition (failed or closed log).
+  absl::StatusOr<AppendResult> Append(std::span<const std::byte> batch, AppendOptions options = {});
+
+  // Returns the batches from the one containing `offset` on, up to options.max_bytes. The first
+  // batch may start before `offset` (skip its records below it). `offset == end_offset()` returns
+  // an empty result; outside [start_offset(), end_offset()] returns OutOfRange (kOffsetOutOfRange).
+  // DataLoss if a batch fails verification. Never blocks on the appender.
+  absl::StatusOr<ReadResult> Read(int64_t offset, ReadOptions options) const;
+  absl::StatusOr<ReadResult> Read(int64_t offset, size_t max_bytes) const {
+    return Read(offset, ReadOptions{.max_bytes = max_bytes});
+  }
+
+  // The offset of the first record whose timestamp is >= `timestamp_ms` (Kafka's ListOffsets).
+  // NotFound if there is none.
+  absl::StatusOr<int64_t> OffsetForTimestamp(int64_t timestamp_ms) const;
+
+  // Blocks until end_offset() > `offset`, the deadline passes (DeadlineExceeded) or the log is
+  // closed (Cancelled). Spins for options.wait_spin first, then sleeps on a condition variable;
+  // woken by Append. Never takes the appender's mutex.
+  absl::Status WaitForAppend(int64_t offset, std::chrono::steady_clock::time_point deadline) const;
+
+  int64_t start_offset() const;
+  int64_t end_offset() const;
+  int64_t flushed_offset() const;
+
+  // Makes everything appended so far durable (fdatasync). Concurrent callers share one sync.
+  absl::Status Flush();
+
+  // Removes every batch at or after the batch containing `offset`, so end_offset() becomes the base
+  // offset of that batch (<= offset), and returns it. For replication (truncate a diverged tail).
+  // OutOfRange below start_offset(); a no-op at or past end_offset().
+  absl::StatusOr<int64_t> TruncateTo(int64_t offset);
+
+  // Moves start_offset() up to `offset` (<= end_offset()), durably; reads below it return
+  // OutOfRange. Whole segments below it are deleted (Kafka's DeleteRecords).
+  absl::Status DeleteRecordsBefore(int64_t offset);
+
+  // Deletes whole, inactive segments beyond retention_bytes / retention_age. Returns how many.
+  // Also runs on every roll.
+  absl::StatusOr<int> EnforceRetention();
+
+  // Periodic work: the interval flush and retention. Call it from a timer thread; tests call it
+  // directly.
+  absl::Status Tick();
+
+  // Flushes, trims the active segment, writes the clean-shutdown marker and releases the
+  // directory lock. Wakes waiters with Cancelled. Further appends return FailedPrecondition;
+  // ReadResults already returned stay valid. Idempotent.
+  absl::Status Close();
+
+  std::vector<SegmentInfo> Segments() const;
+  const RecoverySummary& recovery_summary() const;
+  const std::string& dir() const;
+  // OK, or the error that put the log in the failed state.
+  absl::Status health() const;
+
+ private:
+  explicit Log(std::unique_ptr<detail::LogImpl> impl);
+  std::unique_ptr<detail::LogImpl> impl_;
+};
+
+}  // namespace brook
+
+#endif  // BROOK_LOG_H_

@@ -1,0 +1,91 @@
+// brook/log_options.h — how a Log is laid out on disk, when it flushes and what it retains.
+//
+//   auto log = brook::Log::Open("/var/lib/app/events", {
+//       .segment_bytes_max = 128 << 20,
+//       .flush = brook::FlushPolicy::EveryAppend(),
+//   });
+//
+// Every field has a default; Log::Open calls Validate() and names the offending field.
+
+#ifndef BROOK_LOG_OPTIONS_H_
+#define BROOK_LOG_OPTIONS_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "brook/clock.h"
+#include "brook/file_system.h"
+
+namespace brook {
+
+// When the Log calls fdatasync by itself. Any combination; a zero field is off. Whatever the
+// policy, Log::Flush() and Append with Durability::kFlushed flush on demand, and a roll or a
+// clean Close() flushes the segments they finish.
+struct FlushPolicy {
+  // Flush once this many records are appended but not flushed. 1 = every append. Default: off.
+  int64_t records = 0;
+  // Flush once this many bytes are appended but not flushed. Default: off.
+  int64_t bytes = 0;
+  // Flush when the last flush is older than this (checked on append and in Log::Tick()).
+  // Default: off.
+  std::chrono::milliseconds interval{0};
+
+  // Leave it to the operating system's page cache (Kafka's default): fast, and an acknowledged
+  // append survives a process crash but not a machine crash.
+  static FlushPolicy OsOnly() { return {}; }
+  // fdatasync before Append returns; concurrent appenders share one fdatasync (group commit).
+  static FlushPolicy EveryAppend() { return {.records = 1}; }
+  static FlushPolicy EveryRecords(int64_t n) { return {.records = n}; }
+  static FlushPolicy EveryBytes(int64_t n) { return {.bytes = n}; }
+  static FlushPolicy Every(std::chrono::milliseconds interval) { return {.interval = interval}; }
+};
+
+enum class LogLevel : uint8_t { kInfo, kWarning, kError };
+
+// Receives brook's log lines (recovery reports, failures). Called on the thread that caused the
+// event; must be thread-safe.
+using Logger = std::function<void(LogLevel level, std::string_view message)>;
+
+struct LogOptions {
+  // A segment's data file is preallocated to this size and rolled before it would exceed it. Also
+  // the largest batch a Log can hold. Default: 64 MiB.
+  uint64_t segment_bytes_max = uint64_t{64} << 20;
+  // Space for each segment's offset index (8-byte entries) and time index (12-byte entries); a
+  // segment rolls when either fills. Default: 1 MiB.
+  uint64_t index_bytes_max = uint64_t{1} << 20;
+  // Bytes of batches between two index entries (Kafka's index.interval.bytes). Default: 4096.
+  uint32_t index_interval_bytes = 4096;
+  // A segment older than this (since its creation) rolls on the next append. Default: 7 days.
+  std::chrono::milliseconds segment_age_max = std::chrono::hours(24 * 7);
+  // Largest batch Append accepts (Kafka's max.message.bytes). Default: 1 MiB + 12.
+  uint32_t batch_bytes_max = 1048588;
+  // Delete whole old segments while the log is larger than this. Negative: keep everything.
+  // Default: -1.
+  int64_t retention_bytes = -1;
+  // Delete whole old segments whose newest record is older than this. Negative: keep forever.
+  // Default: -1 (Kafka's default is 7 days; an embedded store deletes nothing unless asked).
+  std::chrono::milliseconds retention_age{-1};
+  // Default: OsOnly().
+  FlushPolicy flush;
+  // How long Log::WaitForAppend spins on the end offset before it blocks. Spinning costs a core
+  // but wakes in well under a microsecond. Default: 0 (block at once).
+  std::chrono::microseconds wait_spin{0};
+  // Create the directory if it does not exist. Default: true.
+  bool create_if_missing = true;
+  // Non-owning; nullptr means FileSystem::Default(). Must outlive the Log.
+  FileSystem* file_system = nullptr;
+  // Non-owning; nullptr means Clock::Real(). Must outlive the Log.
+  Clock* clock = nullptr;
+  // Default: warnings and errors to stderr.
+  Logger logger;
+
+  // OK, or InvalidArgument naming the first bad field.
+  absl::Status Validate() const;
+};
+
+}  // namespace brook
+
+#endif  // BROOK_LOG_OPTIONS_H_

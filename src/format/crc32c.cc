@@ -1,0 +1,130 @@
+// CRC-32C: reflected polynomial 0x82F63B78, initial value and final xor 0xFFFFFFFF.
+#include "brook/crc32c.h"
+
+#include <array>
+#include <bit>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#elif defined(__aarch64__)
+#include <arm_acle.h>
+#include <sys/auxv.h>
+#ifndef HWCAP_CRC32
+#define HWCAP_CRC32 (1 << 7)
+#endif
+#endif
+
+namespace brook {
+namespace detail {
+namespace {
+
+constexpr uint32_t kPolynomial = 0x82F63B78;
+
+// Slicing-by-8 tables: kTables[k][b] is the CRC of byte b followed by k zero bytes.
+constexpr std::array<std::array<uint32_t, 256>, 8> MakeTables() {
+  std::array<std::array<uint32_t, 256>, 8> t{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int j = 0; j < 8; ++j) c = (c >> 1) ^ ((c & 1) ? kPolynomial : 0);
+    t[0][i] = c;
+  }
+  for (uint32_t i = 0; i < 256; ++i) {
+    for (int k = 1; k < 8; ++k) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFF];
+  }
+  return t;
+}
+
+constexpr auto kTables = MakeTables();
+
+inline uint64_t Load64(const unsigned char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+}  // namespace
+
+uint32_t Crc32cExtendPortable(uint32_t crc, const void* data, size_t size) {
+  auto p = static_cast<const unsigned char*>(data);
+  uint32_t c = ~crc;
+  while (size >= 8) {
+    uint64_t v = Load64(p);
+    if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+    v ^= c;
+    c = kTables[7][v & 0xFF] ^ kTables[6][(v >> 8) & 0xFF] ^ kTables[5][(v >> 16) & 0xFF] ^
+        kTables[4][(v >> 24) & 0xFF] ^ kTables[3][(v >> 32) & 0xFF] ^ kTables[2][(v >> 40) & 0xFF] ^
+        kTables[1][(v >> 48) & 0xFF] ^ kTables[0][v >> 56];
+    p += 8;
+    size -= 8;
+  }
+  while (size-- > 0) c = (c >> 8) ^ kTables[0][(c ^ *p++) & 0xFF];
+  return ~c;
+}
+
+#if defined(__x86_64__)
+
+__attribute__((target("sse4.2"))) uint32_t Crc32cExtendHardware(uint32_t crc, const void* data,
+                                                                size_t size) {
+  auto p = static_cast<const unsigned char*>(data);
+  uint64_t c = ~crc;
+  while (size >= 8) {
+    c = _mm_crc32_u64(c, Load64(p));
+    p += 8;
+    size -= 8;
+  }
+  auto c32 = static_cast<uint32_t>(c);
+  while (size-- > 0) c32 = _mm_crc32_u8(c32, *p++);
+  return ~c32;
+}
+
+bool Crc32cHardwareAvailable() {
+  static const bool available = __builtin_cpu_supports("sse4.2");
+  return available;
+}
+
+#elif defined(__aarch64__)
+
+__attribute__((target("+crc"))) uint32_t Crc32cExtendHardware(uint32_t crc, const void* data,
+                                                              size_t size) {
+  auto p = static_cast<const unsigned char*>(data);
+  uint32_t c = ~crc;
+  while (size >= 8) {
+    c = __crc32cd(c, Load64(p));
+    p += 8;
+    size -= 8;
+  }
+  while (size-- > 0) c = __crc32cb(c, *p++);
+  return ~c;
+}
+
+bool Crc32cHardwareAvailable() {
+  static const bool available = (getauxval(AT_HWCAP) & HWCAP_CRC32) != 0;
+  return available;
+}
+
+#else
+
+uint32_t Crc32cExtendHardware(uint32_t crc, const void* data, size_t size) {
+  return Crc32cExtendPortable(crc, data, size);
+}
+bool Crc32cHardwareAvailable() { return false; }
+
+#endif
+
+}  // namespace detail
+
+namespace {
+using Crc32cFn = uint32_t (*)(uint32_t, const void*, size_t);
+Crc32cFn ChooseCrc32c() {
+  return detail::Crc32cHardwareAvailable() ? &detail::Crc32cExtendHardware
+                                           : &detail::Crc32cExtendPortable;
+}
+}  // namespace
+
+uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t size) {
+  static const Crc32cFn fn = ChooseCrc32c();
+  return fn(crc, data, size);
+}
+
+}  // namespace brook

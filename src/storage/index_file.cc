@@ -1,0 +1,77 @@
+#include "storage/index_file.h"
+
+#include <limits>
+
+#include "brook/detail/check.h"
+#include "util/status_macros.h"
+
+namespace brook::storage {
+
+IndexFile::IndexFile(std::string path, std::unique_ptr<File> file, size_t entry_size,
+                     uint64_t bytes_max)
+    : path_(std::move(path)), file_(std::move(file)), entry_size_(entry_size) {
+  uint64_t entries = bytes_max / entry_size;
+  if (entries > static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
+    entries = static_cast<uint64_t>(std::numeric_limits<int32_t>::max());
+  }
+  max_entries_ = static_cast<int32_t>(entries);
+  capacity_bytes_ = entries * entry_size;
+}
+
+absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::Open(FileSystem* fs, std::string path,
+                                                           size_t entry_size, uint64_t bytes_max,
+                                                           bool keep_entries) {
+  BROOK_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs->Open(path, OpenMode::kCreate));
+  std::unique_ptr<IndexFile> index(new IndexFile(path, std::move(file), entry_size, bytes_max));
+  int32_t entries = 0;
+  if (keep_entries) {
+    BROOK_ASSIGN_OR_RETURN(uint64_t size, index->file_->Size());
+    entries = static_cast<int32_t>(std::min<uint64_t>(size / entry_size, index->max_entries_));
+  } else {
+    BROOK_RETURN_IF_ERROR(index->file_->Truncate(0));
+  }
+  index->entries_.store(entries, std::memory_order_relaxed);
+  BROOK_RETURN_IF_ERROR(index->Extend());
+  return index;
+}
+
+absl::Status IndexFile::Map(uint64_t size) {
+  if (size == 0) return absl::OkStatus();
+  BROOK_ASSIGN_OR_RETURN(std::unique_ptr<MappedRegion> map, file_->MapReadOnly(size));
+  data_.store(map->data(), std::memory_order_release);
+  maps_.push_back(std::move(map));
+  return absl::OkStatus();
+}
+
+absl::Status IndexFile::Append(const std::byte* entry) {
+  int32_t n = entries_.load(std::memory_order_relaxed);
+  BROOK_CHECK(n < max_entries_);
+  BROOK_RETURN_IF_ERROR(
+      file_->Write(static_cast<uint64_t>(n) * entry_size_, std::span(entry, entry_size_)));
+  entries_.store(n + 1, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+void IndexFile::TruncateEntries(int32_t n) {
+  if (n < entries_.load(std::memory_order_relaxed)) entries_.store(n, std::memory_order_release);
+}
+
+absl::Status IndexFile::Trim() {
+  return file_->Truncate(static_cast<uint64_t>(entries()) * entry_size_);
+}
+
+absl::Status IndexFile::Extend() {
+  BROOK_RETURN_IF_ERROR(file_->Truncate(capacity_bytes_));
+  // The current mapping (if any) already covers the capacity: a file only ever shrinks to
+  // its entries and grows back to the same capacity.
+  if (maps_.empty()) return Map(capacity_bytes_);
+  return absl::OkStatus();
+}
+
+absl::Status IndexFile::Remove(FileSystem* fs) {
+  absl::Status s = fs->Remove(path_);
+  if (absl::IsNotFound(s)) return absl::OkStatus();
+  return s;
+}
+
+}  // namespace brook::storage

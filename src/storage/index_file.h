@@ -1,0 +1,68 @@
+// A fixed-size-entry index file (.index or .timeindex): preallocated, appended with pwrite,
+// read through a read-only shared mapping.
+//
+// Thread safety: one writer (the Log's appender) at a time; any number of readers, who see only
+// the entries published by entries() (release/acquire). Mappings replaced by Extend() are kept
+// until the IndexFile is destroyed, so a reader never touches unmapped memory.
+
+#ifndef BROOK_STORAGE_INDEX_FILE_H_
+#define BROOK_STORAGE_INDEX_FILE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "brook/file_system.h"
+
+namespace brook::storage {
+
+class IndexFile {
+ public:
+  // Opens (creating if missing) the index at `path`. With `keep_entries`, the entries already in
+  // the file (size / entry_size) are trusted; otherwise the index starts empty. The file is then
+  // sized to `bytes_max` (rounded down to whole entries) so entries can be appended.
+  static absl::StatusOr<std::unique_ptr<IndexFile>> Open(FileSystem* fs, std::string path,
+                                                         size_t entry_size, uint64_t bytes_max,
+                                                         bool keep_entries);
+
+  int32_t entries() const { return entries_.load(std::memory_order_acquire); }
+  int32_t max_entries() const { return max_entries_; }
+  bool full() const { return entries() >= max_entries_; }
+  // Requires i < entries().
+  const std::byte* entry(int32_t i) const {
+    return data_.load(std::memory_order_acquire) + static_cast<size_t>(i) * entry_size_;
+  }
+  const std::string& path() const { return path_; }
+
+  // Writes the entry after the last one and publishes it. Requires !full().
+  absl::Status Append(const std::byte* entry);
+  // Forgets entries at and after `n` (they are overwritten by later appends).
+  void TruncateEntries(int32_t n);
+  // Shrinks the file to exactly the entries it holds (for an inactive segment).
+  absl::Status Trim();
+  // Grows a trimmed file back to its capacity so entries can be appended again.
+  absl::Status Extend();
+  absl::Status Sync() { return file_->Sync(); }
+  absl::Status Remove(FileSystem* fs);
+
+ private:
+  IndexFile(std::string path, std::unique_ptr<File> file, size_t entry_size, uint64_t bytes_max);
+  absl::Status Map(uint64_t size);
+
+  std::string path_;
+  std::unique_ptr<File> file_;
+  size_t entry_size_;
+  uint64_t capacity_bytes_;
+  int32_t max_entries_;
+  std::atomic<int32_t> entries_{0};
+  std::atomic<const std::byte*> data_{nullptr};
+  std::vector<std::unique_ptr<MappedRegion>> maps_;  // the current one last
+};
+
+}  // namespace brook::storage
+
+#endif  // BROOK_STORAGE_INDEX_FILE_H_

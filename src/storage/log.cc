@@ -1,0 +1,776 @@
+#include "brook/log.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "brook/detail/check.h"
+#include "brook/status.h"
+#include "fmt/format.h"
+#include "storage/checkpoint.h"
+#include "storage/segment.h"
+#include "util/format.h"
+#include "util/status_macros.h"
+
+namespace brook {
+namespace detail {
+namespace {
+
+using storage::Segment;
+
+// Files in a log directory besides the segments (docs/format.md).
+constexpr char kMetaFile[] = "brook.meta";
+constexpr char kLockFile[] = ".lock";
+constexpr char kCleanShutdownFile[] = ".clean-shutdown";
+constexpr char kRecoveryPointFile[] = "recovery-point";
+constexpr char kStartOffsetFile[] = "log-start-offset";
+constexpr int64_t kFormatVersion = 1;
+
+struct SegmentSet {
+  std::vector<std::shared_ptr<Segment>> segments;  // by ascending base offset; last is active
+};
+
+// "00000000000000000042.log" -> 42.
+std::optional<int64_t> ParseSegmentName(std::string_view name, std::string_view extension) {
+  if (name.size() != 20 + extension.size() || !name.ends_with(extension)) return std::nullopt;
+  int64_t base;
+  auto [p, ec] = std::from_chars(name.data(), name.data() + 20, base);
+  if (ec != std::errc() || p != name.data() + 20 || base < 0) return std::nullopt;
+  return base;
+}
+
+void StoreMax(std::atomic<int64_t>& a, int64_t v) {
+  int64_t cur = a.load(std::memory_order_relaxed);
+  while (cur < v && !a.compare_exchange_weak(cur, v, std::memory_order_acq_rel)) {
+  }
+}
+
+}  // namespace
+
+class LogImpl {
+ public:
+  static absl::StatusOr<std::unique_ptr<LogImpl>> Open(const std::string& dir, LogOptions options);
+  ~LogImpl();
+
+  absl::StatusOr<AppendResult> Append(std::span<const std::byte> bytes, AppendOptions options);
+  absl::StatusOr<ReadResult> Read(int64_t offset, ReadOptions options) const;
+  absl::StatusOr<int64_t> OffsetForTimestamp(int64_t timestamp_ms) const;
+  absl::Status WaitForAppend(int64_t offset, std::chrono::steady_clock::time_point deadline) const;
+  absl::Status Flush() { return FlushTo(end_offset_.load(std::memory_order_acquire)); }
+  absl::StatusOr<int64_t> TruncateTo(int64_t offset);
+  absl::Status DeleteRecordsBefore(int64_t offset);
+  absl::StatusOr<int> EnforceRetention();
+  absl::Status Tick();
+  absl::Status Close();
+  std::vector<SegmentInfo> Segments() const;
+  absl::Status health() const;
+
+  int64_t start_offset() const { return start_offset_.load(std::memory_order_acquire); }
+  int64_t end_offset() const { return end_offset_.load(std::memory_order_acquire); }
+  int64_t flushed_offset() const { return flushed_offset_.load(std::memory_order_acquire); }
+  const RecoverySummary& recovery_summary() const { return recovery_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  LogImpl(std::string dir, LogOptions options);
+  absl::Status Load();
+  absl::Status CheckDirectory();
+  void Say(LogLevel level, const std::string& message) const;
+  std::shared_ptr<const SegmentSet> snapshot() const {
+    absl::ReaderMutexLock l(&snapshot_mu_);
+    return snapshot_;
+  }
+  void Publish(std::shared_ptr<const SegmentSet> set) {
+    absl::MutexLock l(&snapshot_mu_);
+    snapshot_ = std::move(set);
+  }
+  absl::Status CheckWritable() const;
+  absl::Status Fail(absl::Status cause);
+  absl::Status FlushTo(int64_t target);
+  bool FlushPolicyDue() const;
+  absl::Status Roll(int64_t base_offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
+  absl::StatusOr<int> EnforceRetentionLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
+  void NotifyWaiters() const;
+  int64_t NowNanos() const {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               clock_->Monotonic().time_since_epoch())
+        .count();
+  }
+
+  const std::string dir_;
+  const LogOptions options_;
+  FileSystem* const fs_;
+  Clock* const clock_;
+  storage::SegmentConfig segment_config_;
+  std::unique_ptr<FileLock> lock_;
+  RecoverySummary recovery_;
+
+  // Readers copy the segment set under this short lock; it is never held during I/O.
+  mutable absl::Mutex snapshot_mu_;
+  std::shared_ptr<const SegmentSet> snapshot_ ABSL_GUARDED_BY(snapshot_mu_);
+
+  // start_offset <= flushed_offset <= end_offset, each published with release/acquire.
+  std::atomic<int64_t> start_offset_{0};
+  std::atomic<int64_t> end_offset_{0};
+  std::atomic<int64_t> flushed_offset_{0};
+  std::atomic<uint64_t> appended_bytes_{0};  // total ever appended, for the bytes flush policy
+  std::atomic<uint64_t> flushed_bytes_mark_{0};
+  std::atomic<int64_t> last_flush_nanos_{0};
+  std::atomic<bool> closed_{false};
+  std::atomic<bool> failed_flag_{false};
+
+  // One appender at a time; also serializes roll, truncation, retention and close.
+  absl::Mutex append_mu_;
+  // Serializes fdatasync: concurrent FlushTo callers queue here and the first sync covers all of
+  // them (group commit). Order: append_mu_ before flush_mu_.
+  absl::Mutex flush_mu_;
+
+  mutable absl::Mutex failed_mu_;
+  absl::Status failed_ ABSL_GUARDED_BY(failed_mu_);
+
+  mutable absl::Mutex wait_mu_;
+  mutable absl::CondVar wait_cv_;
+  mutable std::atomic<int> waiters_{0};
+};
+
+LogImpl::LogImpl(std::string dir, LogOptions options)
+    : dir_(std::move(dir)),
+      options_(std::move(options)),
+      fs_(options_.file_system != nullptr ? options_.file_system : FileSystem::Default()),
+      clock_(options_.clock != nullptr ? options_.clock : Clock::Real()) {
+  segment_config_ = storage::SegmentConfig{
+      .fs = fs_,
+      .dir = dir_,
+      .segment_bytes_max = options_.segment_bytes_max,
+      .index_bytes_max = options_.index_bytes_max,
+      .index_interval_bytes = options_.index_interval_bytes,
+  };
+}
+
+LogImpl::~LogImpl() {
+  absl::Status s = Close();
+  if (!s.ok()) Say(LogLevel::kError, fmt::format("closing log {}: {}", dir_, s));
+}
+
+void LogImpl::Say(LogLevel level, const std::string& message) const {
+  if (options_.logger) {
+    options_.logger(level, message);
+  } else if (level != LogLevel::kInfo) {
+    std::fprintf(stderr, "brook: %s\n", message.c_str());
+  }
+}
+
+absl::StatusOr<std::unique_ptr<LogImpl>> LogImpl::Open(const std::string& dir, LogOptions options) {
+  BROOK_RETURN_IF_ERROR(options.Validate());
+  if (dir.empty()) return absl::InvalidArgumentError("Log::Open: empty directory path");
+  std::unique_ptr<LogImpl> log(new LogImpl(dir, std::move(options)));
+  BROOK_RETURN_IF_ERROR(log->CheckDirectory());
+  BROOK_RETURN_IF_ERROR(log->Load());
+  return log;
+}
+
+absl::Status LogImpl::CheckDirectory() {
+  BROOK_ASSIGN_OR_RETURN(bool exists, fs_->Exists(dir_));
+  if (!exists) {
+    if (!options_.create_if_missing) {
+      return absl::NotFoundError(fmt::format("log directory {} does not exist", dir_));
+    }
+    BROOK_RETURN_IF_ERROR(fs_->CreateDirs(dir_));
+  }
+  BROOK_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->ListDir(dir_));
+  BROOK_ASSIGN_OR_RETURN(lock_, fs_->Lock(dir_ + "/" + kLockFile));
+  bool has_meta = std::find(names.begin(), names.end(), kMetaFile) != names.end();
+  if (!has_meta) {
+    bool empty = std::all_of(names.begin(), names.end(), [](const std::string& n) {
+      return n == kLockFile || n == std::string(kMetaFile) + ".tmp";
+    });
+    if (!empty) {
+      return absl::FailedPreconditionError(
+          fmt::format("{} is not a brook log: it holds files but no {}; refusing to touch it", dir_,
+                      kMetaFile));
+    }
+    return storage::WriteCheckpoint(fs_, dir_, kMetaFile, "brook-log", {kFormatVersion});
+  }
+  absl::StatusOr<std::vector<int64_t>> meta =
+      storage::ReadCheckpoint(fs_, dir_, kMetaFile, "brook-log");
+  if (!meta.ok()) {
+    return absl::FailedPreconditionError(
+        fmt::format("{} is not a readable brook log: {}", dir_, meta.status()));
+  }
+  if (meta->size() != 1 || (*meta)[0] != kFormatVersion) {
+    return absl::FailedPreconditionError(
+        fmt::format("{} has brook log format version {}, this build reads version {}", dir_,
+                    meta->empty() ? -1 : (*meta)[0], kFormatVersion));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogImpl::Load() {
+  BROOK_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->ListDir(dir_));
+  std::vector<int64_t> bases;
+  std::vector<std::string> orphans;
+  for (const std::string& name : names) {
+    if (name.ends_with(".tmp")) {
+      orphans.push_back(name);
+    } else if (std::optional<int64_t> base = ParseSegmentName(name, ".log")) {
+      bases.push_back(*base);
+    }
+  }
+  std::sort(bases.begin(), bases.end());
+  for (const std::string& name : names) {
+    for (std::string_view ext : {".index", ".timeindex"}) {
+      std::optional<int64_t> base = ParseSegmentName(name, ext);
+      if (base && !std::binary_search(bases.begin(), bases.end(), *base)) orphans.push_back(name);
+    }
+  }
+  for (const std::string& name : orphans) {
+    BROOK_RETURN_IF_ERROR(fs_->Remove(dir_ + "/" + name));
+  }
+
+  absl::StatusOr<std::vector<int64_t>> clean =
+      storage::ReadCheckpoint(fs_, dir_, kCleanShutdownFile, "clean-shutdown");
+  bool clean_shutdown = clean.ok() && clean->size() == 1;
+  if (clean.ok() || !absl::IsNotFound(clean.status())) {
+    // From here on a crash must not look clean.
+    BROOK_RETURN_IF_ERROR(fs_->Remove(dir_ + "/" + kCleanShutdownFile));
+    BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  }
+  auto read_offset = [&](const char* file, const char* name) -> int64_t {
+    absl::StatusOr<std::vector<int64_t>> v = storage::ReadCheckpoint(fs_, dir_, file, name);
+    if (v.ok() && v->size() == 1 && (*v)[0] >= 0) return (*v)[0];
+    if (!v.ok() && !absl::IsNotFound(v.status())) {
+      Say(LogLevel::kWarning, fmt::format("ignoring {}: {}", file, v.status()));
+    }
+    return 0;
+  };
+  int64_t recovery_point = read_offset(kRecoveryPointFile, "recovery-point");
+  int64_t log_start = read_offset(kStartOffsetFile, "log-start-offset");
+
+  recovery_.clean_shutdown = clean_shutdown;
+  int64_t now_ms = clock_->NowMs();
+  auto set = std::make_shared<SegmentSet>();
+  for (size_t i = 0; i < bases.size(); ++i) {
+    bool active = i + 1 == bases.size();
+    bool trusted = clean_shutdown || (!active && bases[i + 1] <= recovery_point);
+    storage::SegmentScan scan;
+    BROOK_ASSIGN_OR_RETURN(
+        std::unique_ptr<Segment> segment,
+        Segment::Open(segment_config_, bases[i], trusted, active, now_ms, &scan));
+    ++recovery_.segments_opened;
+    if (!trusted) {
+      ++recovery_.segments_scanned;
+      ++recovery_.indexes_rebuilt;
+      recovery_.batches_scanned += scan.batches;
+    }
+    bool overlaps =
+        !set->segments.empty() && set->segments.back()->next_offset() > segment->base_offset();
+    if (overlaps) {
+      // Offsets must increase across segments; what follows an overlap cannot be trusted.
+      scan.problem =
+          fmt::format("segment {} overlaps the offsets of the one before it", segment->log_path());
+      BROOK_RETURN_IF_ERROR(segment->Remove());
+      ++recovery_.segments_deleted;
+    } else {
+      set->segments.push_back(std::move(segment));
+    }
+    if (!scan.problem.empty()) {
+      recovery_.bytes_truncated += static_cast<int64_t>(scan.truncated_bytes);
+      recovery_.truncated_at_offset = set->segments.back()->next_offset();
+      std::string message = fmt::format("log {}: {}; truncated to offset {}", dir_, scan.problem,
+                                        recovery_.truncated_at_offset);
+      // Everything after the first bad batch goes: a log never has holes.
+      for (size_t j = i + 1; j < bases.size(); ++j) {
+        BROOK_RETURN_IF_ERROR(Segment::RemoveFiles(segment_config_, bases[j]));
+        ++recovery_.segments_deleted;
+      }
+      if (recovery_.segments_deleted > 0) {
+        message += fmt::format(", {} later segment(s) deleted", recovery_.segments_deleted);
+      }
+      Say(LogLevel::kWarning, message);
+      recovery_.message = message;
+      if (!active || overlaps) BROOK_RETURN_IF_ERROR(set->segments.back()->Reactivate());
+      break;
+    }
+  }
+  if (!set->segments.empty() && set->segments.back()->next_offset() < log_start) {
+    // Everything left is below the checkpointed start (Kafka: start afresh at the log start).
+    for (auto& s : set->segments) BROOK_RETURN_IF_ERROR(s->Remove());
+    set->segments.clear();
+  }
+  if (set->segments.empty()) {
+    BROOK_ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
+                           Segment::Create(segment_config_, log_start, now_ms));
+    set->segments.push_back(std::move(segment));
+    BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  }
+  const Segment& active = *set->segments.back();
+  if (!clean_shutdown) {
+    // What the scan found may still sit only in the page cache (a killed process): make it
+    // durable so flushed_offset can start at the end.
+    BROOK_RETURN_IF_ERROR(set->segments.back()->Sync());
+  }
+  int64_t end = active.next_offset();
+  start_offset_.store(std::max(log_start, set->segments.front()->base_offset()));
+  end_offset_.store(end);
+  flushed_offset_.store(end);
+  last_flush_nanos_.store(NowNanos());
+  Publish(std::move(set));
+  if (recovery_.message.empty()) {
+    recovery_.message =
+        clean_shutdown
+            ? fmt::format("clean shutdown; {} segment(s), offsets [{}, {})",
+                          recovery_.segments_opened, start_offset(), end)
+            : fmt::format(
+                  "recovered {} segment(s), {} batch(es) scanned, offsets "
+                  "[{}, {}); nothing truncated",
+                  recovery_.segments_scanned, recovery_.batches_scanned, start_offset(), end);
+  }
+  Say(LogLevel::kInfo, fmt::format("opened log {}: {}", dir_, recovery_.message));
+  return absl::OkStatus();
+}
+
+absl::Status LogImpl::CheckWritable() const {
+  if (closed_.load(std::memory_order_acquire)) {
+    return absl::FailedPreconditionError(fmt::format("log {} is closed", dir_));
+  }
+  if (failed_flag_.load(std::memory_order_acquire)) {
+    absl::MutexLock l(&failed_mu_);
+    return WithErrorCode(
+        absl::FailedPreconditionError(
+            fmt::format("log {} failed after an I/O error and refuses writes until reopened: {}",
+                        dir_, failed_)),
+        ErrorCode::kKafkaStorageError);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogImpl::Fail(absl::Status cause) {
+  {
+    absl::MutexLock l(&failed_mu_);
+    if (failed_.ok()) failed_ = cause;
+  }
+  failed_flag_.store(true, std::memory_order_release);
+  Say(LogLevel::kError, fmt::format("log {} is now failed: {}", dir_, cause));
+  return CheckWritable();
+}
+
+absl::Status LogImpl::health() const {
+  if (!failed_flag_.load(std::memory_order_acquire)) return absl::OkStatus();
+  absl::MutexLock l(&failed_mu_);
+  return failed_;
+}
+
+absl::StatusOr<AppendResult> LogImpl::Append(std::span<const std::byte> bytes,
+                                             AppendOptions options) {
+  auto too_large = [&](const char* limit, uint64_t value) {
+    return WithErrorCode(
+        absl::InvalidArgumentError(fmt::format("batch of {} bytes exceeds {} ({}) of log {}",
+                                               bytes.size(), limit, value, dir_)),
+        ErrorCode::kMessageTooLarge);
+  };
+  if (bytes.size() > options_.batch_bytes_max) {
+    return too_large("batch_bytes_max", options_.batch_bytes_max);
+  }
+  if (bytes.size() > options_.segment_bytes_max) {
+    return too_large("segment_bytes_max", options_.segment_bytes_max);
+  }
+  // Validation needs no lock: it only reads the caller's bytes.
+  absl::StatusOr<RecordBatchView> parsed = RecordBatchView::Parse(bytes, Verify::kFull);
+  if (!parsed.ok()) {
+    return Annotate(parsed.status(), fmt::format("Append to log {}", dir_));
+  }
+  const RecordBatchView& batch = *parsed;
+  auto invalid = [&](std::string why) {
+    return WithErrorCode(absl::InvalidArgumentError(fmt::format("Append to log {}: {}", dir_, why)),
+                         ErrorCode::kInvalidRecord);
+  };
+  if (batch.size_bytes() != bytes.size()) {
+    return invalid(fmt::format("{} bytes follow the batch; Append takes exactly one batch",
+                               bytes.size() - batch.size_bytes()));
+  }
+  if (batch.records_count() == 0) return invalid("the batch has no records");
+  if (batch.last_offset_delta() + 1 != batch.records_count()) {
+    return invalid(fmt::format("last offset delta {} does not match {} records",
+                               batch.last_offset_delta(), batch.records_count()));
+  }
+  if (batch.is_control()) return invalid("control batches cannot be appended by clients");
+
+  AppendResult result;
+  bool flush = options.durability == Durability::kFlushed;
+  {
+    absl::MutexLock l(&append_mu_);
+    BROOK_RETURN_IF_ERROR(CheckWritable());
+    int64_t base = end_offset_.load(std::memory_order_relaxed);
+    int64_t last = base + batch.last_offset_delta();
+    std::shared_ptr<const SegmentSet> set = snapshot();
+    if (set->segments.back()->ShouldRoll(batch.size_bytes(), last, clock_->NowMs(),
+                                         options_.segment_age_max.count())) {
+      BROOK_RETURN_IF_ERROR(Roll(base));
+      set = snapshot();
+    }
+    absl::Status s = set->segments.back()->Append(batch, base);
+    if (!s.ok()) {
+      return Annotate(s, fmt::format("Append to log {}", dir_));
+    }
+    appended_bytes_.fetch_add(batch.size_bytes(), std::memory_order_relaxed);
+    end_offset_.store(last + 1, std::memory_order_seq_cst);
+    result = {.base_offset = base, .last_offset = last};
+    flush = flush || FlushPolicyDue();
+  }
+  NotifyWaiters();
+  if (flush) {
+    absl::Status s = FlushTo(result.last_offset + 1);
+    if (!s.ok()) {
+      return Annotate(s, fmt::format("appended offsets {}..{} to log {} but could not flush",
+                                     result.base_offset, result.last_offset, dir_));
+    }
+  }
+  return result;
+}
+
+bool LogImpl::FlushPolicyDue() const {
+  const FlushPolicy& p = options_.flush;
+  if (p.records > 0 && end_offset_.load(std::memory_order_relaxed) -
+                               flushed_offset_.load(std::memory_order_relaxed) >=
+                           p.records) {
+    return true;
+  }
+  if (p.bytes > 0 && appended_bytes_.load(std::memory_order_relaxed) -
+                             flushed_bytes_mark_.load(std::memory_order_relaxed) >=
+                         static_cast<uint64_t>(p.bytes)) {
+    return true;
+  }
+  if (p.interval.count() > 0 &&
+      NowNanos() - last_flush_nanos_.load(std::memory_order_relaxed) >=
+          std::chrono::duration_cast<std::chrono::nanoseconds>(p.interval).count()) {
+    return true;
+  }
+  return false;
+}
+
+absl::Status LogImpl::FlushTo(int64_t target) {
+  absl::MutexLock l(&flush_mu_);
+  if (flushed_offset_.load(std::memory_order_acquire) >= target) return absl::OkStatus();
+  BROOK_RETURN_IF_ERROR(CheckWritable());
+  // Everything below `end` lives in segments sealed (and so synced) by a roll, or in the active
+  // segment of the set loaded after it.
+  int64_t end = end_offset_.load(std::memory_order_acquire);
+  uint64_t bytes_mark = appended_bytes_.load(std::memory_order_acquire);
+  std::shared_ptr<const SegmentSet> set = snapshot();
+  absl::Status s = set->segments.back()->Sync();
+  if (!s.ok()) return Fail(s);
+  StoreMax(flushed_offset_, end);
+  flushed_bytes_mark_.store(bytes_mark, std::memory_order_relaxed);
+  last_flush_nanos_.store(NowNanos(), std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::Status LogImpl::Roll(int64_t base_offset) {
+  std::shared_ptr<const SegmentSet> set = snapshot();
+  BROOK_ASSIGN_OR_RETURN(std::unique_ptr<Segment> next,
+                         Segment::Create(segment_config_, base_offset, clock_->NowMs()));
+  absl::Status s = set->segments.back()->Seal();
+  if (s.ok()) s = fs_->SyncDir(dir_);  // the new segment's name must survive a crash
+  if (!s.ok()) {
+    next->Remove().IgnoreError();
+    return Fail(s);
+  }
+  auto rolled = std::make_shared<SegmentSet>(*set);
+  rolled->segments.push_back(std::move(next));
+  Publish(std::move(rolled));
+  StoreMax(flushed_offset_, base_offset);
+  s = storage::WriteCheckpoint(fs_, dir_, kRecoveryPointFile, "recovery-point", {base_offset});
+  if (!s.ok()) {
+    Say(LogLevel::kWarning, fmt::format("log {}: could not write the recovery point: {}", dir_, s));
+  }
+  return EnforceRetentionLocked().status();
+}
+
+absl::StatusOr<int> LogImpl::EnforceRetention() {
+  absl::MutexLock l(&append_mu_);
+  if (closed_.load()) return 0;
+  return EnforceRetentionLocked();
+}
+
+absl::StatusOr<int> LogImpl::EnforceRetentionLocked() {
+  std::shared_ptr<const SegmentSet> set = snapshot();
+  const auto& segments = set->segments;
+  uint64_t total = 0;
+  for (const auto& s : segments) total += s->size();
+  int64_t now_ms = clock_->NowMs();
+  int64_t start = start_offset_.load(std::memory_order_relaxed);
+  size_t k = 0;
+  for (; k + 1 < segments.size(); ++k) {  // never the active segment
+    const Segment& s = *segments[k];
+    bool below_start = s.next_offset() <= start;
+    bool too_big = options_.retention_bytes >= 0 &&
+                   total - s.size() >= static_cast<uint64_t>(options_.retention_bytes);
+    bool too_old = options_.retention_age.count() >= 0 && s.max_timestamp() != kNoTimestamp &&
+                   s.max_timestamp() < now_ms - options_.retention_age.count();
+    if (!below_start && !too_big && !too_old) break;
+    total -= s.size();
+  }
+  if (k == 0) return 0;
+  auto kept = std::make_shared<SegmentSet>();
+  kept->segments.assign(segments.begin() + static_cast<std::ptrdiff_t>(k), segments.end());
+  int64_t new_start = std::max(start, kept->segments.front()->base_offset());
+  Publish(kept);
+  start_offset_.store(new_start, std::memory_order_release);
+  // Readers holding the old set keep the mappings alive; the files can go now.
+  for (size_t i = 0; i < k; ++i) BROOK_RETURN_IF_ERROR(segments[i]->Remove());
+  BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  return static_cast<int>(k);
+}
+
+absl::Status LogImpl::DeleteRecordsBefore(int64_t offset) {
+  absl::MutexLock l(&append_mu_);
+  BROOK_RETURN_IF_ERROR(CheckWritable());
+  int64_t end = end_offset_.load(std::memory_order_relaxed);
+  if (offset > end || offset < 0) {
+    return WithErrorCode(absl::OutOfRangeError(fmt::format(
+                             "DeleteRecordsBefore({}) on log {}: offset is past the end offset {}",
+                             offset, dir_, end)),
+                         ErrorCode::kOffsetOutOfRange);
+  }
+  if (offset <= start_offset_.load(std::memory_order_relaxed)) return absl::OkStatus();
+  BROOK_RETURN_IF_ERROR(
+      storage::WriteCheckpoint(fs_, dir_, kStartOffsetFile, "log-start-offset", {offset}));
+  start_offset_.store(offset, std::memory_order_release);
+  return EnforceRetentionLocked().status();
+}
+
+absl::StatusOr<int64_t> LogImpl::TruncateTo(int64_t offset) {
+  absl::MutexLock l(&append_mu_);
+  BROOK_RETURN_IF_ERROR(CheckWritable());
+  absl::MutexLock f(&flush_mu_);
+  int64_t end = end_offset_.load(std::memory_order_relaxed);
+  if (offset >= end) return end;
+  int64_t start = start_offset_.load(std::memory_order_relaxed);
+  if (offset < start) {
+    return WithErrorCode(
+        absl::OutOfRangeError(fmt::format("TruncateTo({}) on log {}: below the start offset {}",
+                                          offset, dir_, start)),
+        ErrorCode::kOffsetOutOfRange);
+  }
+  std::shared_ptr<const SegmentSet> set = snapshot();
+  const auto& segments = set->segments;
+  auto it = std::upper_bound(segments.begin(), segments.end(), offset,
+                             [](int64_t o, const auto& s) { return o < s->base_offset(); });
+  BROOK_CHECK(it != segments.begin());
+  size_t index = static_cast<size_t>(it - segments.begin()) - 1;
+  Segment& segment = *segments[index];
+  uint64_t position = segment.FindPosition(offset);
+  int64_t new_end = segment.next_offset();
+  std::span<const std::byte> bytes = segment.bytes();
+  if (position < bytes.size()) {
+    new_end = detail::LoadBig<int64_t>(bytes.data() + position + batch_layout::kBaseOffset);
+  }
+  bool active = index + 1 == segments.size();
+  if (!active) {
+    // The cut segment is below the recovery point: pull the point down so a crash rescans it.
+    BROOK_RETURN_IF_ERROR(storage::WriteCheckpoint(fs_, dir_, kRecoveryPointFile, "recovery-point",
+                                                   {segment.base_offset()}));
+    auto kept = std::make_shared<SegmentSet>();
+    kept->segments.assign(segments.begin(),
+                          segments.begin() + static_cast<std::ptrdiff_t>(index) + 1);
+    Publish(kept);
+    for (size_t i = index + 1; i < segments.size(); ++i) {
+      BROOK_RETURN_IF_ERROR(segments[i]->Remove());
+    }
+    BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+    BROOK_RETURN_IF_ERROR(segment.Reactivate());
+  }
+  absl::Status s = segment.TruncateAt(position, new_end);
+  if (!s.ok()) return Fail(s);
+  end_offset_.store(new_end, std::memory_order_seq_cst);
+  if (flushed_offset_.load() > new_end) flushed_offset_.store(new_end, std::memory_order_release);
+  return new_end;
+}
+
+absl::Status LogImpl::Tick() {
+  if (closed_.load(std::memory_order_acquire)) return absl::OkStatus();
+  const FlushPolicy& p = options_.flush;
+  if (p.interval.count() > 0 && flushed_offset() < end_offset() && FlushPolicyDue()) {
+    BROOK_RETURN_IF_ERROR(Flush());
+  }
+  if (options_.retention_bytes >= 0 || options_.retention_age.count() >= 0) {
+    BROOK_RETURN_IF_ERROR(EnforceRetention().status());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogImpl::Close() {
+  absl::Status result;
+  {
+    absl::MutexLock l(&append_mu_);
+    if (closed_.load(std::memory_order_acquire)) return absl::OkStatus();
+    absl::MutexLock f(&flush_mu_);
+    if (!failed_flag_.load(std::memory_order_acquire) && snapshot() != nullptr) {
+      // Seal = final time-index entry, files trimmed to their contents, everything fsynced;
+      // then the marker that lets the next Open skip the scan.
+      std::shared_ptr<const SegmentSet> set = snapshot();
+      result = set->segments.back()->Seal();
+      if (result.ok()) {
+        int64_t end = end_offset_.load(std::memory_order_relaxed);
+        StoreMax(flushed_offset_, end);
+        result = storage::WriteCheckpoint(fs_, dir_, kCleanShutdownFile, "clean-shutdown", {end});
+      }
+    }
+    closed_.store(true, std::memory_order_seq_cst);
+    lock_.reset();
+  }
+  absl::MutexLock w(&wait_mu_);
+  wait_cv_.SignalAll();
+  return result;
+}
+
+void LogImpl::NotifyWaiters() const {
+  if (waiters_.load(std::memory_order_seq_cst) == 0) return;
+  absl::MutexLock l(&wait_mu_);
+  wait_cv_.SignalAll();
+}
+
+absl::Status LogImpl::WaitForAppend(int64_t offset,
+                                    std::chrono::steady_clock::time_point deadline) const {
+  auto ready = [&] { return end_offset_.load(std::memory_order_seq_cst) > offset; };
+  if (ready()) return absl::OkStatus();
+  if (options_.wait_spin.count() > 0) {
+    auto spin_until = std::min(deadline, std::chrono::steady_clock::now() + options_.wait_spin);
+    while (std::chrono::steady_clock::now() < spin_until) {
+      for (int i = 0; i < 64; ++i) {
+        if (ready()) return absl::OkStatus();
+#if defined(__x86_64__)
+        __builtin_ia32_pause();
+#endif
+      }
+    }
+  }
+  waiters_.fetch_add(1, std::memory_order_seq_cst);
+  absl::Status result;
+  {
+    absl::MutexLock l(&wait_mu_);
+    while (!ready()) {
+      if (closed_.load(std::memory_order_acquire)) {
+        result = absl::CancelledError(fmt::format("log {} was closed", dir_));
+        break;
+      }
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) {
+        result = absl::DeadlineExceededError(
+            fmt::format("no append past offset {} to log {} before the deadline", offset, dir_));
+        break;
+      }
+      wait_cv_.WaitWithTimeout(&wait_mu_, absl::FromChrono(deadline - now));
+    }
+  }
+  waiters_.fetch_sub(1, std::memory_order_seq_cst);
+  return result;
+}
+
+absl::StatusOr<ReadResult> LogImpl::Read(int64_t offset, ReadOptions options) const {
+  int64_t start = start_offset();
+  int64_t end = end_offset();
+  auto out_of_range = [&] {
+    return WithErrorCode(absl::OutOfRangeError(fmt::format(
+                             "offset {} is outside [{}, {}] of log {}", offset, start, end, dir_)),
+                         ErrorCode::kOffsetOutOfRange);
+  };
+  if (offset < start || offset > end) return out_of_range();
+  ReadResult result;
+  result.next_offset_ = offset;
+  if (offset == end) return result;
+  std::shared_ptr<const SegmentSet> set = snapshot();
+  const auto& segments = set->segments;
+  auto it = std::upper_bound(segments.begin(), segments.end(), offset,
+                             [](int64_t o, const auto& s) { return o < s->base_offset(); });
+  if (it == segments.begin()) return out_of_range();  // retention moved past it meanwhile
+  --it;
+  uint64_t position = (*it)->FindPosition(offset);
+  for (; it != segments.end(); ++it, position = 0) {
+    std::span<const std::byte> bytes = (*it)->bytes();
+    while (position < bytes.size()) {
+      absl::StatusOr<RecordBatchView> batch = RecordBatchView::Parse(
+          bytes.subspan(position), options.verify ? Verify::kChecksum : Verify::kHeader);
+      if (!batch.ok()) {
+        return Annotate(absl::DataLossError(batch.status().message()),
+                        fmt::format("{} at byte {}", (*it)->log_path(), position));
+      }
+      if (!result.batches_.empty() &&
+          result.size_bytes_ + batch->size_bytes() > options.max_bytes) {
+        result.pin_ = set;
+        return result;
+      }
+      result.batches_.push_back(*batch);
+      result.size_bytes_ += batch->size_bytes();
+      result.next_offset_ = batch->next_offset();
+      position += batch->size_bytes();
+    }
+  }
+  result.pin_ = set;
+  return result;
+}
+
+absl::StatusOr<int64_t> LogImpl::OffsetForTimestamp(int64_t timestamp_ms) const {
+  int64_t start = start_offset();
+  std::shared_ptr<const SegmentSet> set = snapshot();
+  for (const auto& segment : set->segments) {
+    if (segment->next_offset() <= start || segment->max_timestamp() < timestamp_ms) continue;
+    std::optional<int64_t> offset = segment->FindOffsetForTimestamp(timestamp_ms);
+    if (offset && *offset >= start) return *offset;
+  }
+  return absl::NotFoundError(
+      fmt::format("log {} has no record with timestamp >= {}", dir_, timestamp_ms));
+}
+
+std::vector<SegmentInfo> LogImpl::Segments() const {
+  std::shared_ptr<const SegmentSet> set = snapshot();
+  std::vector<SegmentInfo> infos;
+  bool closed = closed_.load(std::memory_order_acquire);
+  for (size_t i = 0; i < set->segments.size(); ++i) {
+    infos.push_back(set->segments[i]->Info(!closed && i + 1 == set->segments.size()));
+  }
+  return infos;
+}
+
+}  // namespace detail
+
+Log::Log(std::unique_ptr<detail::LogImpl> impl) : impl_(std::move(impl)) {}
+Log::~Log() = default;
+
+absl::StatusOr<std::unique_ptr<Log>> Log::Open(const std::string& dir, LogOptions options) {
+  BROOK_ASSIGN_OR_RETURN(std::unique_ptr<detail::LogImpl> impl,
+                         detail::LogImpl::Open(dir, std::move(options)));
+  return std::unique_ptr<Log>(new Log(std::move(impl)));
+}
+
+absl::StatusOr<AppendResult> Log::Append(std::span<const std::byte> batch, AppendOptions options) {
+  return impl_->Append(batch, options);
+}
+absl::StatusOr<ReadResult> Log::Read(int64_t offset, ReadOptions options) const {
+  return impl_->Read(offset, options);
+}
+absl::StatusOr<int64_t> Log::OffsetForTimestamp(int64_t timestamp_ms) const {
+  return impl_->OffsetForTimestamp(timestamp_ms);
+}
+absl::Status Log::WaitForAppend(int64_t offset,
+                                std::chrono::steady_clock::time_point deadline) const {
+  return impl_->WaitForAppend(offset, deadline);
+}
+int64_t Log::start_offset() const { return impl_->start_offset(); }
+int64_t Log::end_offset() const { return impl_->end_offset(); }
+int64_t Log::flushed_offset() const { return impl_->flushed_offset(); }
+absl::Status Log::Flush() { return impl_->Flush(); }
+absl::StatusOr<int64_t> Log::TruncateTo(int64_t offset) { return impl_->TruncateTo(offset); }
+absl::Status Log::DeleteRecordsBefore(int64_t offset) { return impl_->DeleteRecordsBefore(offset); }
+absl::StatusOr<int> Log::EnforceRetention() { return impl_->EnforceRetention(); }
+absl::Status Log::Tick() { return impl_->Tick(); }
+absl::Status Log::Close() { return impl_->Close(); }
+std::vector<SegmentInfo> Log::Segments() const { return impl_->Segments(); }
+const RecoverySummary& Log::recovery_summary() const { return impl_->recovery_summary(); }
+const std::string& Log::dir() const { return impl_->dir(); }
+absl::Status Log::health() const { return impl_->health(); }
+
+}  // namespace brook

@@ -1,0 +1,456 @@
+#include "storage/segment.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <limits>
+
+#include "absl/status/status.h"
+#include "brook/detail/check.h"
+#include "brook/detail/endian.h"
+#include "fmt/format.h"
+#include "util/format.h"
+#include "util/status_macros.h"
+
+namespace brook::storage {
+namespace {
+
+using detail::LoadBig;
+using detail::StoreBig;
+
+constexpr std::string_view kLogExtension = ".log";
+constexpr std::string_view kIndexExtension = ".index";
+constexpr std::string_view kTimeIndexExtension = ".timeindex";
+
+// Header fields of the batch at `p` (at least kHeaderSize bytes).
+int64_t BatchLastOffset(const std::byte* p) {
+  return LoadBig<int64_t>(p + batch_layout::kBaseOffset) +
+         LoadBig<int32_t>(p + batch_layout::kLastOffsetDelta);
+}
+
+// The size of the batch at `position` of `bytes`, if a plausible header is fully there.
+std::optional<uint64_t> BatchSizeAt(std::span<const std::byte> bytes, uint64_t position) {
+  if (position + batch_layout::kHeaderSize > bytes.size()) return std::nullopt;
+  std::optional<size_t> size = RecordBatchView::PeekSize(bytes.subspan(position));
+  if (!size || *size < batch_layout::kHeaderSize || position + *size > bytes.size()) {
+    return std::nullopt;
+  }
+  return *size;
+}
+
+bool AllZero(std::span<const std::byte> bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == std::byte{0}; });
+}
+
+}  // namespace
+
+std::string SegmentFileStem(int64_t base_offset) { return fmt::format("{:020d}", base_offset); }
+
+Segment::Segment(const SegmentConfig& config, int64_t base_offset, int64_t created_ms)
+    : config_(config),
+      base_offset_(base_offset),
+      created_ms_(created_ms),
+      next_offset_(base_offset) {}
+
+Segment::~Segment() = default;
+
+std::string Segment::PathFor(std::string_view extension) const {
+  return fmt::format("{}/{}{}", config_.dir, SegmentFileStem(base_offset_), extension);
+}
+
+std::string Segment::log_path() const { return PathFor(kLogExtension); }
+
+absl::Status Segment::MapData(uint64_t size) {
+  if (size == 0 || size <= mapped_bytes_) return absl::OkStatus();
+  BROOK_ASSIGN_OR_RETURN(std::unique_ptr<MappedRegion> map, file_->MapReadOnly(size));
+  data_.store(map->data(), std::memory_order_release);
+  mapped_bytes_ = size;
+  maps_.push_back(std::move(map));
+  return absl::OkStatus();
+}
+
+absl::Status Segment::OpenFiles(bool create, bool keep_index_entries) {
+  BROOK_ASSIGN_OR_RETURN(
+      file_, config_.fs->Open(log_path(), create ? OpenMode::kCreate : OpenMode::kReadWrite));
+  BROOK_ASSIGN_OR_RETURN(
+      offset_index_, IndexFile::Open(config_.fs, PathFor(kIndexExtension), kOffsetIndexEntrySize,
+                                     config_.index_bytes_max, keep_index_entries));
+  BROOK_ASSIGN_OR_RETURN(
+      time_index_, IndexFile::Open(config_.fs, PathFor(kTimeIndexExtension), kTimeIndexEntrySize,
+                                   config_.index_bytes_max, keep_index_entries));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Segment>> Segment::Create(const SegmentConfig& config,
+                                                         int64_t base_offset, int64_t now_ms) {
+  std::unique_ptr<Segment> segment(new Segment(config, base_offset, now_ms));
+  absl::Status s = [&]() -> absl::Status {
+    BROOK_RETURN_IF_ERROR(segment->OpenFiles(/*create=*/true, /*keep_index_entries=*/false));
+    BROOK_RETURN_IF_ERROR(segment->file_->Truncate(0));
+    BROOK_RETURN_IF_ERROR(segment->file_->Allocate(config.segment_bytes_max));
+    return segment->MapData(config.segment_bytes_max);
+  }();
+  if (!s.ok()) {
+    segment->Remove().IgnoreError();  // leave nothing half-made behind
+    return s;
+  }
+  return segment;
+}
+
+absl::StatusOr<std::unique_ptr<Segment>> Segment::Open(const SegmentConfig& config,
+                                                       int64_t base_offset, bool trusted,
+                                                       bool active, int64_t now_ms,
+                                                       SegmentScan* scan) {
+  std::unique_ptr<Segment> segment(new Segment(config, base_offset, now_ms));
+  if (trusted) {
+    // A trusted segment needs both indexes; a missing one means rebuild.
+    for (std::string_view ext : {kIndexExtension, kTimeIndexExtension}) {
+      BROOK_ASSIGN_OR_RETURN(bool exists, config.fs->Exists(segment->PathFor(ext)));
+      if (!exists) trusted = false;
+    }
+  }
+  BROOK_RETURN_IF_ERROR(segment->OpenFiles(/*create=*/false, /*keep_index_entries=*/trusted));
+  BROOK_ASSIGN_OR_RETURN(uint64_t file_size, segment->file_->Size());
+  segment->size_.store(file_size, std::memory_order_relaxed);
+  BROOK_RETURN_IF_ERROR(
+      segment->MapData(std::max(file_size, active ? config.segment_bytes_max : 0)));
+  if (trusted) {
+    absl::Status s = segment->LoadTrustedTail();
+    if (!s.ok()) {
+      // The files contradict the clean-shutdown / recovery-point promise: scan instead.
+      segment->offset_index_->TruncateEntries(0);
+      segment->time_index_->TruncateEntries(0);
+      trusted = false;
+    }
+  }
+  if (!trusted) {
+    segment->size_.store(file_size, std::memory_order_relaxed);
+    BROOK_RETURN_IF_ERROR(segment->Recover(scan));
+  }
+  if (active) {
+    BROOK_RETURN_IF_ERROR(segment->file_->Allocate(config.segment_bytes_max));
+  } else if (!trusted) {
+    BROOK_RETURN_IF_ERROR(segment->Seal());
+  }
+  segment->synced_size_ = segment->size();
+  return segment;
+}
+
+void Segment::ResetTimestampsFromIndex() {
+  int32_t n = time_index_->entries();
+  if (n == 0) {
+    max_timestamp_.store(kNoTimestamp, std::memory_order_relaxed);
+    offset_of_max_timestamp_ = -1;
+    return;
+  }
+  const std::byte* e = time_index_->entry(n - 1);
+  max_timestamp_.store(LoadBig<int64_t>(e), std::memory_order_relaxed);
+  offset_of_max_timestamp_ = base_offset_ + LoadBig<uint32_t>(e + 8);
+}
+
+absl::Status Segment::LoadTrustedTail() {
+  std::span<const std::byte> bytes = {data_.load(std::memory_order_relaxed), size()};
+  uint64_t position = 0;
+  int32_t n = offset_index_->entries();
+  if (n > 0) {
+    position = LoadBig<uint32_t>(offset_index_->entry(n - 1) + 4);
+    if (position >= bytes.size()) {
+      return absl::DataLossError(
+          fmt::format("{}: last index entry points past the end", log_path()));
+    }
+  }
+  ResetTimestampsFromIndex();
+  int64_t next =
+      n > 0 ? base_offset_ + LoadBig<uint32_t>(offset_index_->entry(n - 1)) : base_offset_;
+  int64_t max_ts = max_timestamp_.load(std::memory_order_relaxed);
+  while (position < bytes.size()) {
+    absl::StatusOr<RecordBatchView> batch =
+        RecordBatchView::Parse(bytes.subspan(position), Verify::kHeader);
+    if (!batch.ok()) return batch.status();
+    if (batch->max_timestamp() > max_ts) {
+      max_ts = batch->max_timestamp();
+      offset_of_max_timestamp_ = batch->last_offset();
+    }
+    next = batch->next_offset();
+    position += batch->size_bytes();
+  }
+  max_timestamp_.store(max_ts, std::memory_order_relaxed);
+  next_offset_.store(next, std::memory_order_relaxed);
+  bytes_since_index_entry_ = 0;
+  return absl::OkStatus();
+}
+
+absl::Status Segment::Recover(SegmentScan* scan) {
+  std::span<const std::byte> bytes = {data_.load(std::memory_order_relaxed), size()};
+  offset_index_->TruncateEntries(0);
+  time_index_->TruncateEntries(0);
+  max_timestamp_.store(kNoTimestamp, std::memory_order_relaxed);
+  offset_of_max_timestamp_ = -1;
+  bytes_since_index_entry_ = 0;
+  uint64_t position = 0;
+  int64_t next = base_offset_;
+  SegmentScan result;
+  while (position < bytes.size()) {
+    std::span<const std::byte> rest = bytes.subspan(position);
+    if (rest.size() < batch_layout::kHeaderSize) {
+      if (!AllZero(rest)) result.problem = fmt::format("torn batch header at byte {}", position);
+      break;
+    }
+    if (AllZero(rest.first(batch_layout::kHeaderSize))) break;  // preallocated, never written
+    absl::StatusOr<RecordBatchView> batch = RecordBatchView::Parse(rest, Verify::kChecksum);
+    if (!batch.ok()) {
+      result.problem = fmt::format("bad batch at byte {}: {}", position, batch.status().message());
+      break;
+    }
+    if (batch->base_offset() < next ||
+        batch->last_offset() - base_offset_ > std::numeric_limits<int32_t>::max()) {
+      result.problem = fmt::format("batch at byte {} has offsets {}..{}, expected >= {}", position,
+                                   batch->base_offset(), batch->last_offset(), next);
+      break;
+    }
+    if (offset_index_->full() || time_index_->entries() >= time_index_->max_entries() - 1) {
+      result.problem = fmt::format("index full at byte {}", position);
+      break;
+    }
+    if (batch->max_timestamp() > max_timestamp_.load(std::memory_order_relaxed)) {
+      max_timestamp_.store(batch->max_timestamp(), std::memory_order_relaxed);
+      offset_of_max_timestamp_ = batch->last_offset();
+    }
+    BROOK_RETURN_IF_ERROR(MaybeAddIndexEntries(position, batch->size_bytes(), batch->last_offset(),
+                                               batch->max_timestamp()));
+    next = batch->next_offset();
+    position += batch->size_bytes();
+    ++result.batches;
+  }
+  result.valid_bytes = position;
+  if (position < bytes.size()) {
+    // Count what is cut: the bad batch's claimed extent, or the non-zero bytes of a torn header.
+    std::span<const std::byte> rest = bytes.subspan(position);
+    uint64_t extent = std::min<uint64_t>(
+        rest.size(), BatchSizeAt(bytes, position).value_or(std::min<uint64_t>(rest.size(), 4096)));
+    if (!result.problem.empty()) result.truncated_bytes = std::max<uint64_t>(extent, 1);
+    BROOK_RETURN_IF_ERROR(file_->Truncate(position));
+    BROOK_RETURN_IF_ERROR(file_->Sync());
+  }
+  size_.store(position, std::memory_order_relaxed);
+  next_offset_.store(next, std::memory_order_relaxed);
+  if (scan != nullptr) *scan = result;
+  return absl::OkStatus();
+}
+
+bool Segment::ShouldRoll(uint64_t batch_bytes, int64_t last_offset, int64_t now_ms,
+                         int64_t segment_age_max_ms) const {
+  uint64_t used = size();
+  if (used + batch_bytes > config_.segment_bytes_max) return true;
+  if (used > 0 && now_ms - created_ms_ >= segment_age_max_ms) return true;
+  if (offset_index_->full() || time_index_->entries() >= time_index_->max_entries() - 1)
+    return true;
+  return last_offset - base_offset_ > std::numeric_limits<int32_t>::max();
+}
+
+absl::Status Segment::AppendTimeIndexEntry(int64_t timestamp, int64_t offset) {
+  std::array<std::byte, kTimeIndexEntrySize> entry;
+  StoreBig<int64_t>(entry.data(), timestamp);
+  StoreBig<uint32_t>(entry.data() + 8, static_cast<uint32_t>(offset - base_offset_));
+  return time_index_->Append(entry.data());
+}
+
+absl::Status Segment::MaybeAddIndexEntries(uint64_t position, uint64_t batch_bytes,
+                                           int64_t last_offset, int64_t /*max_timestamp*/) {
+  if (bytes_since_index_entry_ > config_.index_interval_bytes) {
+    std::array<std::byte, kOffsetIndexEntrySize> entry;
+    StoreBig<uint32_t>(entry.data(), static_cast<uint32_t>(last_offset - base_offset_));
+    StoreBig<uint32_t>(entry.data() + 4, static_cast<uint32_t>(position));
+    BROOK_RETURN_IF_ERROR(offset_index_->Append(entry.data()));
+    int64_t max_ts = max_timestamp_.load(std::memory_order_relaxed);
+    int32_t n = time_index_->entries();
+    int64_t last_ts = n > 0 ? LoadBig<int64_t>(time_index_->entry(n - 1)) : kNoTimestamp;
+    if (max_ts > last_ts && max_ts != kNoTimestamp) {
+      BROOK_RETURN_IF_ERROR(AppendTimeIndexEntry(max_ts, offset_of_max_timestamp_));
+    }
+    bytes_since_index_entry_ = 0;
+  }
+  bytes_since_index_entry_ += batch_bytes;
+  return absl::OkStatus();
+}
+
+absl::Status Segment::Append(const RecordBatchView& batch, int64_t base_offset) {
+  uint64_t position = size();
+  uint64_t n = batch.size_bytes();
+  BROOK_CHECK(position + n <= config_.segment_bytes_max);
+  std::array<std::byte, 8> base;
+  StoreBig<int64_t>(base.data(), base_offset);
+  std::span<const std::byte> pieces[2] = {base, batch.bytes().subspan(8)};
+  BROOK_RETURN_IF_ERROR(file_->Write(position, pieces));
+  int64_t last_offset = base_offset + batch.last_offset_delta();
+  if (batch.max_timestamp() > max_timestamp_.load(std::memory_order_relaxed)) {
+    max_timestamp_.store(batch.max_timestamp(), std::memory_order_release);
+    offset_of_max_timestamp_ = last_offset;
+  }
+  BROOK_RETURN_IF_ERROR(MaybeAddIndexEntries(position, n, last_offset, batch.max_timestamp()));
+  size_.store(position + n, std::memory_order_release);
+  next_offset_.store(last_offset + 1, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+absl::Status Segment::Sync() {
+  uint64_t target = size();
+  if (synced_size_ >= target) return absl::OkStatus();
+  BROOK_RETURN_IF_ERROR(file_->Sync());
+  synced_size_ = target;
+  return absl::OkStatus();
+}
+
+absl::Status Segment::Seal() {
+  int32_t n = time_index_->entries();
+  int64_t last_ts = n > 0 ? LoadBig<int64_t>(time_index_->entry(n - 1)) : kNoTimestamp;
+  int64_t max_ts = max_timestamp_.load(std::memory_order_relaxed);
+  if (max_ts > last_ts && max_ts != kNoTimestamp && !time_index_->full()) {
+    BROOK_RETURN_IF_ERROR(AppendTimeIndexEntry(max_ts, offset_of_max_timestamp_));
+  }
+  BROOK_RETURN_IF_ERROR(file_->Truncate(size()));
+  BROOK_RETURN_IF_ERROR(offset_index_->Trim());
+  BROOK_RETURN_IF_ERROR(time_index_->Trim());
+  BROOK_RETURN_IF_ERROR(file_->Sync());
+  BROOK_RETURN_IF_ERROR(offset_index_->Sync());
+  BROOK_RETURN_IF_ERROR(time_index_->Sync());
+  synced_size_ = size();
+  return absl::OkStatus();
+}
+
+absl::Status Segment::Reactivate() {
+  BROOK_RETURN_IF_ERROR(file_->Allocate(config_.segment_bytes_max));
+  BROOK_RETURN_IF_ERROR(MapData(config_.segment_bytes_max));
+  BROOK_RETURN_IF_ERROR(offset_index_->Extend());
+  return time_index_->Extend();
+}
+
+absl::Status Segment::TruncateAt(uint64_t position, int64_t next_offset) {
+  uint64_t old_size = size();
+  BROOK_CHECK(position <= old_size);
+  // Publish the shorter size first so no new reader starts on the bytes being zeroed.
+  size_.store(position, std::memory_order_release);
+  next_offset_.store(next_offset, std::memory_order_release);
+  static const std::array<std::byte, 64 << 10> kZeros{};
+  for (uint64_t at = position; at < old_size;) {
+    uint64_t n = std::min<uint64_t>(kZeros.size(), old_size - at);
+    BROOK_RETURN_IF_ERROR(file_->Write(at, std::span(kZeros.data(), n)));
+    at += n;
+  }
+  auto keep = [&](IndexFile& index) {
+    int32_t n = index.entries();
+    size_t rel_at = &index == time_index_.get() ? 8 : 0;
+    int32_t k = 0;
+    while (k < n && base_offset_ + LoadBig<uint32_t>(index.entry(k) + rel_at) < next_offset) ++k;
+    index.TruncateEntries(k);
+  };
+  keep(*offset_index_);
+  keep(*time_index_);
+  // Recompute the max timestamp from the remaining batch headers.
+  std::span<const std::byte> bytes = {data_.load(std::memory_order_relaxed), position};
+  int64_t max_ts = kNoTimestamp;
+  offset_of_max_timestamp_ = -1;
+  for (uint64_t at = 0; at < position;) {
+    std::optional<uint64_t> n = BatchSizeAt(bytes, at);
+    if (!n) break;
+    int64_t ts = LoadBig<int64_t>(bytes.data() + at + batch_layout::kMaxTimestamp);
+    if (ts > max_ts) {
+      max_ts = ts;
+      offset_of_max_timestamp_ = BatchLastOffset(bytes.data() + at);
+    }
+    at += *n;
+  }
+  max_timestamp_.store(max_ts, std::memory_order_release);
+  bytes_since_index_entry_ = 0;
+  BROOK_RETURN_IF_ERROR(file_->Sync());
+  synced_size_ = position;
+  return absl::OkStatus();
+}
+
+absl::Status Segment::RemoveFiles(const SegmentConfig& config, int64_t base_offset) {
+  absl::Status result;
+  // The .log first: an index without its .log is an orphan that Open removes.
+  for (std::string_view ext : {kLogExtension, kIndexExtension, kTimeIndexExtension}) {
+    absl::Status s =
+        config.fs->Remove(fmt::format("{}/{}{}", config.dir, SegmentFileStem(base_offset), ext));
+    if (!s.ok() && !absl::IsNotFound(s) && result.ok()) result = s;
+  }
+  return result;
+}
+
+absl::Status Segment::Remove() {
+  removed_ = true;
+  return RemoveFiles(config_, base_offset_);
+}
+
+uint64_t Segment::FindPosition(int64_t offset) const {
+  std::span<const std::byte> data = bytes();
+  uint64_t position = 0;
+  if (offset > base_offset_) {
+    int64_t target = offset - base_offset_;
+    int32_t lo = 0, hi = offset_index_->entries();  // find the last entry with rel <= target
+    while (lo < hi) {
+      int32_t mid = lo + (hi - lo) / 2;
+      if (LoadBig<uint32_t>(offset_index_->entry(mid)) <= target) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    if (lo > 0) position = LoadBig<uint32_t>(offset_index_->entry(lo - 1) + 4);
+  }
+  if (position > data.size()) position = 0;
+  while (position < data.size()) {
+    std::optional<uint64_t> n = BatchSizeAt(data, position);
+    if (!n) return position;  // let the reader's Parse report the bad bytes
+    if (BatchLastOffset(data.data() + position) >= offset) return position;
+    position += *n;
+  }
+  return data.size();
+}
+
+std::optional<int64_t> Segment::FindOffsetForTimestamp(int64_t timestamp_ms) const {
+  if (max_timestamp() < timestamp_ms) return std::nullopt;
+  // Start after the last time-index entry whose timestamp is below the target: every record up
+  // to that entry's offset is older.
+  int64_t start = base_offset_;
+  int32_t lo = 0, hi = time_index_->entries();
+  while (lo < hi) {
+    int32_t mid = lo + (hi - lo) / 2;
+    if (LoadBig<int64_t>(time_index_->entry(mid)) < timestamp_ms) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo > 0) start = base_offset_ + LoadBig<uint32_t>(time_index_->entry(lo - 1) + 8);
+  std::span<const std::byte> data = bytes();
+  for (uint64_t position = FindPosition(start); position < data.size();) {
+    absl::StatusOr<RecordBatchView> batch =
+        RecordBatchView::Parse(data.subspan(position), Verify::kHeader);
+    if (!batch.ok()) return std::nullopt;
+    if (batch->max_timestamp() >= timestamp_ms) {
+      if (batch->compression() != Compression::kNone) return batch->base_offset();
+      for (const RecordView& record : batch->records()) {
+        if (record.timestamp() >= timestamp_ms) return record.offset();
+      }
+    }
+    position += batch->size_bytes();
+  }
+  return std::nullopt;
+}
+
+SegmentInfo Segment::Info(bool active) const {
+  return SegmentInfo{
+      .base_offset = base_offset_,
+      .next_offset = next_offset(),
+      .size_bytes = size(),
+      .max_timestamp = max_timestamp(),
+      .offset_index_entries = offset_index_->entries(),
+      .time_index_entries = time_index_->entries(),
+      .active = active,
+      .path = log_path(),
+  };
+}
+
+}  // namespace brook::storage

@@ -1,0 +1,149 @@
+// One segment of a Log: `<base>.log` (batches back to back, preallocated, mapped read-only and
+// shared) with its `<base>.index` and `<base>.timeindex`.
+//
+// Appends go through pwrite, not memcpy into the mapping: on this class of machine the first-touch
+// page faults of a shared mapping cost more than the copy in write(2) (docs/benchmarks.md has
+// both measured). Reads are spans into the mapping; Linux's unified page cache makes pwrite'd bytes
+// visible through it at once.
+//
+// Thread safety: the appender methods (Append, Seal, Reactivate, TruncateAt, Sync, Remove) are
+// called by one thread at a time, under the Log's append mutex. The reader methods (const) may be
+// called by any thread concurrently with them: size() and next_offset() are published with
+// release/acquire after the bytes they cover are written, so readers only see whole batches.
+
+#ifndef BROOK_STORAGE_SEGMENT_H_
+#define BROOK_STORAGE_SEGMENT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "brook/file_system.h"
+#include "brook/log.h"
+#include "brook/record_batch.h"
+#include "storage/index_file.h"
+
+namespace brook::storage {
+
+struct SegmentConfig {
+  FileSystem* fs = nullptr;
+  std::string dir;
+  uint64_t segment_bytes_max = 0;
+  uint64_t index_bytes_max = 0;
+  uint32_t index_interval_bytes = 0;
+};
+
+// What scanning a segment found.
+struct SegmentScan {
+  int64_t batches = 0;
+  uint64_t valid_bytes = 0;      // bytes of whole, valid batches from position 0
+  uint64_t truncated_bytes = 0;  // non-zero bytes found after them (torn or corrupt)
+  std::string problem;           // why the scan stopped early, if it hit bad bytes
+};
+
+// "00000000000000000042" — Kafka's 20-digit file name stem.
+std::string SegmentFileStem(int64_t base_offset);
+
+class Segment {
+ public:
+  // Creates a new, empty, active segment. ResourceExhausted if the space cannot be reserved;
+  // nothing is left behind on failure.
+  static absl::StatusOr<std::unique_ptr<Segment>> Create(const SegmentConfig& config,
+                                                         int64_t base_offset, int64_t now_ms);
+
+  // Opens an existing segment. Trusted: its files were fsynced and trimmed by a seal or a clean
+  // close, so only the tail after the last index entry is read. Otherwise every batch is
+  // scanned and validated, the indexes rebuilt, and anything after the last valid batch cut off
+  // (reported in `scan`). `active` segments are re-extended to segment_bytes_max for appends.
+  static absl::StatusOr<std::unique_ptr<Segment>> Open(const SegmentConfig& config,
+                                                       int64_t base_offset, bool trusted,
+                                                       bool active, int64_t now_ms,
+                                                       SegmentScan* scan);
+
+  ~Segment();
+
+  // Unlinks the files of the segment at `base_offset` without opening it.
+  static absl::Status RemoveFiles(const SegmentConfig& config, int64_t base_offset);
+
+  // --- readers (any thread) ---
+  int64_t base_offset() const { return base_offset_; }
+  int64_t next_offset() const { return next_offset_.load(std::memory_order_acquire); }
+  uint64_t size() const { return size_.load(std::memory_order_acquire); }
+  int64_t max_timestamp() const { return max_timestamp_.load(std::memory_order_acquire); }
+  // The segment's published bytes, [0, size()).
+  std::span<const std::byte> bytes() const {
+    return {data_.load(std::memory_order_acquire), size()};
+  }
+  // The position of the first batch whose last offset is >= `offset`, or size() if none.
+  uint64_t FindPosition(int64_t offset) const;
+  // The offset of the first record with timestamp >= `timestamp_ms` at or after
+  // `from_offset`, if the segment has one.
+  std::optional<int64_t> FindOffsetForTimestamp(int64_t timestamp_ms) const;
+  SegmentInfo Info(bool active) const;
+  std::string log_path() const;
+
+  // --- appender (one thread, under the Log's append mutex) ---
+  // Whether a batch of `batch_bytes` ending at `last_offset` must go to a new segment.
+  bool ShouldRoll(uint64_t batch_bytes, int64_t last_offset, int64_t now_ms,
+                  int64_t segment_age_max_ms) const;
+  // Writes `batch` (whose base offset field is replaced by `base_offset`) after the last batch,
+  // updates the indexes and publishes it. The batch must have been validated.
+  absl::Status Append(const RecordBatchView& batch, int64_t base_offset);
+  // Makes the data written so far durable (fdatasync of the .log).
+  absl::Status Sync();
+  // The segment stops being active: final time-index entry, files trimmed to their contents,
+  // everything fsynced.
+  absl::Status Seal();
+  // Undoes Seal so appends can continue (after a truncation into this segment).
+  absl::Status Reactivate();
+  // Cuts the segment at `position` (a batch boundary), after which its next offset is
+  // `next_offset`. The cut bytes are overwritten with zeros and synced.
+  absl::Status TruncateAt(uint64_t position, int64_t next_offset);
+  // Unlinks the files. The mapping stays valid until the Segment is destroyed.
+  absl::Status Remove();
+
+ private:
+  Segment(const SegmentConfig& config, int64_t base_offset, int64_t created_ms);
+  absl::Status OpenFiles(bool create, bool keep_index_entries);
+  absl::Status MapData(uint64_t size);
+  absl::Status LoadTrustedTail();
+  absl::Status Recover(SegmentScan* scan);
+  // Index bookkeeping for a batch of `batch_bytes` at `position` ending at `last_offset`.
+  absl::Status MaybeAddIndexEntries(uint64_t position, uint64_t batch_bytes, int64_t last_offset,
+                                    int64_t max_timestamp);
+  absl::Status AppendTimeIndexEntry(int64_t timestamp, int64_t offset);
+  void ResetTimestampsFromIndex();
+  std::string PathFor(std::string_view extension) const;
+
+  SegmentConfig config_;
+  const int64_t base_offset_;
+  int64_t created_ms_;
+
+  std::unique_ptr<File> file_;
+  std::vector<std::unique_ptr<MappedRegion>> maps_;  // current last; older kept for readers
+  std::atomic<const std::byte*> data_{nullptr};
+  uint64_t mapped_bytes_ = 0;
+  std::unique_ptr<IndexFile> offset_index_;
+  std::unique_ptr<IndexFile> time_index_;
+
+  std::atomic<uint64_t> size_{0};
+  std::atomic<int64_t> next_offset_;
+  std::atomic<int64_t> max_timestamp_{kNoTimestamp};
+  int64_t offset_of_max_timestamp_ = -1;
+  uint64_t bytes_since_index_entry_ = 0;
+  uint64_t synced_size_ = 0;
+  bool removed_ = false;
+};
+
+// Index entry layouts (big-endian, as Kafka).
+inline constexpr size_t kOffsetIndexEntrySize = 8;  // relative offset u32, position u32
+inline constexpr size_t kTimeIndexEntrySize = 12;   // timestamp i64, relative offset u32
+
+}  // namespace brook::storage
+
+#endif  // BROOK_STORAGE_SEGMENT_H_

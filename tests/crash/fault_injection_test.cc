@@ -1,0 +1,263 @@
+// Crash tests through the fault-injecting file system: crash at every sync point, lose or tear
+// unsynced writes, fail fsync with EIO, fill the disk. After each, the reopened log must be a
+// prefix of what was appended and must hold everything that was acknowledged as flushed.
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "brook/log.h"
+#include "brook/status.h"
+#include "support/batches.h"
+#include "support/catch.h"
+#include "support/fault_file_system.h"
+#include "support/seed.h"
+#include "support/temp_dir.h"
+
+namespace brook {
+namespace {
+
+using testing::FaultFileSystem;
+using testing::MakeBatch;
+using testing::ReadAll;
+using testing::TempDir;
+
+LogOptions Options(FaultFileSystem* fs, FlushPolicy flush) {
+  return LogOptions{.segment_bytes_max = 8 << 10,
+                    .index_bytes_max = 1024,
+                    .index_interval_bytes = 128,
+                    .flush = flush,
+                    .file_system = fs,
+                    .logger = [](LogLevel, std::string_view) {}};
+}
+
+struct Workload {
+  std::vector<std::string> attempted;  // every value handed to Append, in order
+  size_t acked_flushed = 0;            // values [0, acked_flushed) were acknowledged as flushed
+};
+
+// Appends values until `count` or the first error; every third append asks for kFlushed, and
+// Flush() is called now and then.
+void Run(Log& log, int count, std::mt19937_64& rng, Workload* w) {
+  for (int i = 0; i < count; ++i) {
+    int records = std::uniform_int_distribution<int>(1, 4)(rng);
+    std::vector<std::string> values;
+    for (int r = 0; r < records; ++r) {
+      values.push_back("v" + std::to_string(w->attempted.size() + values.size()) +
+                       std::string(std::uniform_int_distribution<int>(0, 300)(rng), 'p'));
+    }
+    w->attempted.insert(w->attempted.end(), values.begin(), values.end());
+    bool durable = i % 3 == 0;
+    absl::StatusOr<AppendResult> r = log.Append(
+        MakeBatch(values), {.durability = durable ? Durability::kFlushed : Durability::kAppended});
+    if (!r.ok()) return;
+    if (durable || log.flushed_offset() >= r->last_offset + 1) {
+      w->acked_flushed = static_cast<size_t>(log.flushed_offset());
+    }
+    if (i % 7 == 6) {
+      if (!log.Flush().ok()) return;
+      w->acked_flushed = static_cast<size_t>(log.flushed_offset());
+    }
+  }
+}
+
+// Reopens and checks: a prefix of `attempted`, at least `acked_flushed` long.
+void CheckRecovered(const std::string& dir, FaultFileSystem* fs, const Workload& w) {
+  absl::StatusOr<std::unique_ptr<Log>> log = Log::Open(dir, Options(fs, {}));
+  INFO(log.status().ToString());
+  REQUIRE(log.ok());
+  auto records = ReadAll(**log);
+  REQUIRE(records.ok());
+  INFO("recovered " << records->size() << " of " << w.attempted.size() << ", acked "
+                    << w.acked_flushed << "; " << (*log)->recovery_summary().message);
+  REQUIRE(records->size() >= w.acked_flushed);
+  REQUIRE(records->size() <= w.attempted.size());
+  for (size_t i = 0; i < records->size(); ++i) {
+    REQUIRE((*records)[i].offset == static_cast<int64_t>(i));
+    REQUIRE((*records)[i].value == w.attempted[i]);
+  }
+  // The recovered log accepts appends again.
+  REQUIRE((*log)->Append(MakeBatch({"after-crash"})).ok());
+}
+
+TEST_CASE("Log survives a crash at every sync point", "[crash]") {
+  uint64_t seed = testing::TestSeed();
+  // Count the syncs of one clean run.
+  int64_t total_syncs;
+  {
+    TempDir dir;
+    FaultFileSystem fs;
+    std::mt19937_64 rng(seed);
+    Workload w;
+    auto log = Log::Open(dir.path(), Options(&fs, {}));
+    REQUIRE(log.ok());
+    Run(**log, 60, rng, &w);
+    REQUIRE((*log)->Close().ok());
+    total_syncs = fs.syncs();
+  }
+  REQUIRE(total_syncs > 20);
+  for (int64_t crash_at = 1; crash_at <= total_syncs; ++crash_at) {
+    for (bool torn : {false, true}) {
+      CAPTURE(crash_at, torn);
+      TempDir dir;
+      FaultFileSystem fs;
+      std::mt19937_64 rng(seed);
+      std::mt19937_64 crash_rng(seed + static_cast<uint64_t>(crash_at));
+      fs.crash_at_sync(crash_at, torn ? &crash_rng : nullptr);
+      Workload w;
+      {
+        auto log = Log::Open(dir.path(), Options(&fs, {}));
+        if (log.ok()) {
+          Run(**log, 60, rng, &w);
+          (void)(*log)->Close();
+        }
+      }
+      REQUIRE(fs.crashed());
+      fs.Restart();
+      CheckRecovered(dir.path(), &fs, w);
+    }
+  }
+}
+
+TEST_CASE("Log survives random crashes that tear unsynced writes", "[crash]") {
+  uint64_t seed = testing::TestSeed();
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < 40; ++round) {
+    CAPTURE(round);
+    TempDir dir;
+    FaultFileSystem fs;
+    Workload w;
+    // Several crash/reopen cycles on the same directory.
+    for (int cycle = 0; cycle < 3; ++cycle) {
+      {
+        auto log = Log::Open(dir.path(), Options(&fs, FlushPolicy::EveryRecords(5)));
+        REQUIRE(log.ok());
+        // Keep only what survived the last crash as the model's base.
+        auto records = ReadAll(**log);
+        REQUIRE(records.ok());
+        REQUIRE(records->size() >= w.acked_flushed);
+        for (size_t i = 0; i < records->size(); ++i) REQUIRE((*records)[i].value == w.attempted[i]);
+        w.attempted.resize(records->size());
+        w.acked_flushed = records->size();  // recovery fsyncs what it kept
+        Run(**log, std::uniform_int_distribution<int>(1, 50)(rng), rng, &w);
+        fs.SimulateCrash(&rng);
+      }
+      fs.Restart();
+    }
+    CheckRecovered(dir.path(), &fs, w);
+  }
+}
+
+TEST_CASE("Log recovery never serves flipped bits", "[crash]") {
+  uint64_t seed = testing::TestSeed();
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < 30; ++round) {
+    CAPTURE(round);
+    TempDir dir;
+    Workload w;
+    std::string active;
+    {
+      auto log = Log::Open(dir.path(), Options(nullptr, {}));
+      REQUIRE(log.ok());
+      Run(**log, 40, rng, &w);
+      active = (*log)->Segments().back().path;
+      REQUIRE((*log)->Flush().ok());
+      // Crash: leave without a clean close by copying the files.
+      std::filesystem::copy(dir.path(), dir.Sub("copy"));
+    }
+    std::string copy_dir = dir.Sub("copy");
+    std::filesystem::remove(copy_dir + "/.clean-shutdown");
+    std::string file = copy_dir + "/" + std::filesystem::path(active).filename().string();
+    auto size = std::filesystem::file_size(file);
+    {
+      std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+      // Flip a bit somewhere in the written part (the file is preallocated; find the data end
+      // from the segment list is not possible here, so flip within the first 2 KiB).
+      auto at = std::uniform_int_distribution<uint64_t>(0, std::min<uint64_t>(size, 2048) - 1)(rng);
+      f.seekg(static_cast<std::streamoff>(at));
+      char c;
+      f.get(c);
+      f.seekp(static_cast<std::streamoff>(at));
+      f.put(static_cast<char>(c ^ (1 << std::uniform_int_distribution<int>(0, 7)(rng))));
+    }
+    auto log = Log::Open(copy_dir, Options(nullptr, {}));
+    REQUIRE(log.ok());
+    auto records = ReadAll(**log);
+    REQUIRE(records.ok());
+    // Whatever survives is an exact prefix: nothing corrupt is served.
+    for (size_t i = 0; i < records->size(); ++i) REQUIRE((*records)[i].value == w.attempted[i]);
+  }
+}
+
+TEST_CASE("An fsync error fails the log; it refuses writes and recovers on reopen", "[crash]") {
+  TempDir dir;
+  FaultFileSystem fs;
+  {
+    auto log = Log::Open(dir.path(), Options(&fs, {}));
+    REQUIRE(log.ok());
+    REQUIRE((*log)->Append(MakeBatch({"safe"}), {.durability = Durability::kFlushed}).ok());
+    fs.fail_syncs(true);
+    absl::StatusOr<AppendResult> r =
+        (*log)->Append(MakeBatch({"unsafe"}), {.durability = Durability::kFlushed});
+    CHECK_FALSE(r.ok());
+    CHECK((*log)->flushed_offset() == 1);
+    CHECK_FALSE((*log)->health().ok());
+    fs.fail_syncs(false);
+    // Even with a healthy disk again, the log does not pretend the lost pages are safe.
+    absl::StatusOr<AppendResult> again = (*log)->Append(MakeBatch({"more"}));
+    CHECK(absl::IsFailedPrecondition(again.status()));
+    CHECK(GetErrorCode(again.status()) == ErrorCode::kKafkaStorageError);
+    CHECK(absl::IsFailedPrecondition((*log)->Flush()));
+    // Reads still work.
+    auto records = ReadAll(**log);
+    REQUIRE(records.ok());
+    CHECK(records->size() == 2);
+    fs.SimulateCrash();  // the unsynced "unsafe" batch is lost
+  }
+  fs.Restart();
+  auto log = Log::Open(dir.path(), Options(&fs, {}));
+  REQUIRE(log.ok());
+  auto records = ReadAll(**log);
+  REQUIRE(records.ok());
+  REQUIRE(records->size() == 1);
+  CHECK((*records)[0].value == "safe");
+}
+
+TEST_CASE("A full disk fails the append with ResourceExhausted and loses nothing", "[crash]") {
+  TempDir dir;
+  FaultFileSystem fs;
+  auto log = Log::Open(dir.path(), Options(&fs, {}));
+  REQUIRE(log.ok());
+  // Fill the first segment, then make the disk full so the roll cannot reserve a new one.
+  int appended = 0;
+  while ((*log)->Segments().size() == 1) {
+    REQUIRE((*log)->Append(MakeBatch({std::string(200, 'a')})).ok());
+    ++appended;
+  }
+  fs.set_disk_full(true);
+  absl::Status full;
+  for (int i = 0; i < 100 && full.ok(); ++i) {
+    absl::StatusOr<AppendResult> r = (*log)->Append(MakeBatch({std::string(200, 'b')}));
+    if (r.ok()) {
+      ++appended;
+    } else {
+      full = r.status();
+    }
+  }
+  CHECK(absl::IsResourceExhausted(full));
+  CHECK((*log)->health().ok());
+  auto records = ReadAll(**log);
+  REQUIRE(records.ok());
+  CHECK(records->size() == static_cast<size_t>(appended));
+  fs.set_disk_full(false);
+  REQUIRE((*log)->Append(MakeBatch({"space again"})).ok());
+  REQUIRE((*log)->Close().ok());
+  auto reopened = Log::Open(dir.path(), Options(&fs, {}));
+  REQUIRE(reopened.ok());
+  CHECK((*reopened)->end_offset() == appended + 1);
+}
+
+}  // namespace
+}  // namespace brook

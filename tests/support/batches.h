@@ -1,0 +1,70 @@
+// Helpers for tests that append and read records.
+#ifndef BROOK_TESTS_SUPPORT_BATCHES_H_
+#define BROOK_TESTS_SUPPORT_BATCHES_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "brook/log.h"
+#include "brook/record_batch_builder.h"
+
+namespace brook::testing {
+
+// A finished batch of `values` (no keys), timestamps starting at `timestamp`.
+inline std::vector<std::byte> MakeBatch(const std::vector<std::string>& values,
+                                        int64_t timestamp = 1000) {
+  RecordBatchBuilder builder;
+  for (const std::string& v : values) builder.Append(timestamp++, std::nullopt, v);
+  std::span<const std::byte> bytes = builder.Finish();
+  return {bytes.begin(), bytes.end()};
+}
+
+struct ReadRecord {
+  int64_t offset;
+  int64_t timestamp;
+  std::optional<std::string> key;
+  std::string value;
+};
+
+// Every record from `from` to the end of the log, or the read error.
+inline absl::StatusOr<std::vector<ReadRecord>> ReadAll(const Log& log, int64_t from = -1) {
+  std::vector<ReadRecord> out;
+  int64_t offset = from < 0 ? log.start_offset() : from;
+  while (offset < log.end_offset()) {
+    absl::StatusOr<ReadResult> read = log.Read(offset, size_t{256} << 10);
+    if (!read.ok()) return read.status();
+    if (read->empty()) break;
+    for (const RecordBatchView& batch : *read) {
+      for (const RecordView& r : batch.records()) {
+        if (r.offset() < offset) continue;
+        out.push_back(
+            {r.offset(), r.timestamp(),
+             r.has_key() ? std::optional<std::string>(std::string(r.key())) : std::nullopt,
+             std::string(r.value())});
+      }
+    }
+    offset = read->next_offset();
+  }
+  return out;
+}
+
+// A Clock the test moves by hand.
+class ManualClock final : public Clock {
+ public:
+  int64_t NowMs() override { return now_ms_.load(); }
+  std::chrono::steady_clock::time_point Monotonic() override {
+    return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now_ms_.load()));
+  }
+  void Advance(std::chrono::milliseconds d) { now_ms_ += d.count(); }
+  void Set(int64_t ms) { now_ms_ = ms; }
+
+ private:
+  std::atomic<int64_t> now_ms_{1'700'000'000'000};
+};
+
+}  // namespace brook::testing
+
+#endif  // BROOK_TESTS_SUPPORT_BATCHES_H_

@@ -1,0 +1,276 @@
+#include "support/fault_file_system.h"
+
+#include <algorithm>
+
+#include "fmt/format.h"
+#include "util/status_macros.h"
+
+namespace brook::testing {
+
+class FaultFile final : public File {
+ public:
+  FaultFile(FaultFileSystem* fs, std::unique_ptr<File> file, uint64_t generation)
+      : fs_(fs), file_(std::move(file)), generation_(generation) {}
+
+  const std::string& path() const override { return file_->path(); }
+
+  absl::Status Write(uint64_t offset, std::span<const std::span<const std::byte>> pieces) override {
+    absl::MutexLock l(&fs_->mu_);
+    BROOK_RETURN_IF_ERROR(fs_->CheckAlive(generation_));
+    uint64_t length = 0;
+    for (auto p : pieces) length += p.size();
+    BROOK_ASSIGN_OR_RETURN(uint64_t size, file_->Size());
+    if (fs_->disk_full_ && offset + length > size) {
+      return absl::ResourceExhaustedError(
+          fmt::format("write {}: no space left (simulated)", path()));
+    }
+    BROOK_RETURN_IF_ERROR(Record(offset, length, size));
+    return file_->Write(offset, pieces);
+  }
+
+  absl::StatusOr<size_t> Read(uint64_t offset, std::span<std::byte> out) override {
+    absl::MutexLock l(&fs_->mu_);
+    BROOK_RETURN_IF_ERROR(fs_->CheckAlive(generation_));
+    return file_->Read(offset, out);
+  }
+
+  absl::StatusOr<uint64_t> Size() override {
+    absl::MutexLock l(&fs_->mu_);
+    BROOK_RETURN_IF_ERROR(fs_->CheckAlive(generation_));
+    return file_->Size();
+  }
+
+  absl::Status Truncate(uint64_t new_size) override {
+    absl::MutexLock l(&fs_->mu_);
+    BROOK_RETURN_IF_ERROR(fs_->CheckAlive(generation_));
+    BROOK_ASSIGN_OR_RETURN(uint64_t size, file_->Size());
+    if (new_size == size) return absl::OkStatus();
+    if (new_size < size) {
+      BROOK_RETURN_IF_ERROR(Record(new_size, 0, size));
+    } else {
+      BROOK_RETURN_IF_ERROR(Record(size, 0, size));
+    }
+    return file_->Truncate(new_size);
+  }
+
+  absl::Status Allocate(uint64_t new_size) override {
+    absl::MutexLock l(&fs_->mu_);
+    BROOK_RETURN_IF_ERROR(fs_->CheckAlive(generation_));
+    BROOK_ASSIGN_OR_RETURN(uint64_t size, file_->Size());
+    if (new_size <= size) return absl::OkStatus();
+    if (fs_->disk_full_) {
+      return absl::ResourceExhaustedError(
+          fmt::format("allocate {}: no space left (simulated)", path()));
+    }
+    BROOK_RETURN_IF_ERROR(Record(size, 0, size));
+    return file_->Allocate(new_size);
+  }
+
+  absl::Status Sync() override {
+    absl::MutexLock l(&fs_->mu_);
+    BROOK_RETURN_IF_ERROR(fs_->CheckAlive(generation_));
+    if (fs_->CountSync()) {
+      return absl::InternalError(fmt::format("fdatasync {}: simulated crash", path()));
+    }
+    if (fs_->fail_syncs_) {
+      return absl::InternalError(
+          fmt::format("fdatasync {}: Input/output error (simulated)", path()));
+    }
+    BROOK_RETURN_IF_ERROR(file_->Sync());
+    fs_->unsynced_.erase(path());
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::unique_ptr<MappedRegion>> MapReadOnly(uint64_t size) override {
+    absl::MutexLock l(&fs_->mu_);
+    BROOK_RETURN_IF_ERROR(fs_->CheckAlive(generation_));
+    return file_->MapReadOnly(size);
+  }
+
+ private:
+  // Saves what a change of [offset, offset + length) (or a resize from `size`) replaces.
+  absl::Status Record(uint64_t offset, uint64_t length, uint64_t size)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(fs_->mu_) {
+    FaultFileSystem::Undo undo{.offset = offset, .new_length = length, .old_size = size};
+    uint64_t end = length == 0 ? size : std::min(size, offset + length);
+    if (end > offset) {
+      undo.old_bytes.resize(end - offset);
+      BROOK_ASSIGN_OR_RETURN(
+          size_t n,
+          file_->Read(offset, std::span(reinterpret_cast<std::byte*>(undo.old_bytes.data()),
+                                        undo.old_bytes.size())));
+      undo.old_bytes.resize(n);
+    }
+    fs_->unsynced_[path()].push_back(std::move(undo));
+    return absl::OkStatus();
+  }
+
+  FaultFileSystem* fs_;
+  std::unique_ptr<File> file_;
+  uint64_t generation_;
+};
+
+absl::Status FaultFileSystem::CheckAlive(uint64_t generation) const {
+  if (crashed_ || generation != generation_) {
+    return absl::InternalError("simulated crash: the file system is gone");
+  }
+  return absl::OkStatus();
+}
+
+bool FaultFileSystem::CountSync() {
+  ++syncs_;
+  if (crash_at_ > 0 && syncs_ == crash_at_) {
+    CrashLocked(crash_rng_);
+    return true;
+  }
+  return false;
+}
+
+void FaultFileSystem::SimulateCrash(std::mt19937_64* rng) {
+  absl::MutexLock l(&mu_);
+  CrashLocked(rng);
+}
+
+void FaultFileSystem::UndoUnsyncedLocked(std::mt19937_64* rng) {
+  for (auto& [path, undos] : unsynced_) {
+    absl::StatusOr<std::unique_ptr<File>> file = base_->Open(path, OpenMode::kReadWrite);
+    if (!file.ok()) continue;  // removed since
+    size_t keep = rng != nullptr ? std::uniform_int_distribution<size_t>(0, undos.size())(*rng) : 0;
+    for (size_t i = undos.size(); i-- > keep;) {
+      const Undo& u = undos[i];
+      uint64_t torn = 0;  // bytes of this change that survive
+      if (i == keep && rng != nullptr && u.new_length > 1) {
+        torn = std::uniform_int_distribution<uint64_t>(0, u.new_length - 1)(*rng);
+      }
+      if (torn == 0) {
+        (*file)->Truncate(u.old_size).IgnoreError();
+        (*file)
+            ->Write(u.offset, std::span(reinterpret_cast<const std::byte*>(u.old_bytes.data()),
+                                        u.old_bytes.size()))
+            .IgnoreError();
+      } else {
+        if (torn < u.old_bytes.size()) {
+          (*file)
+              ->Write(u.offset + torn,
+                      std::span(reinterpret_cast<const std::byte*>(u.old_bytes.data()) + torn,
+                                u.old_bytes.size() - torn))
+              .IgnoreError();
+        }
+        if (u.offset + u.new_length > u.old_size) {
+          (*file)->Truncate(std::max(u.old_size, u.offset + torn)).IgnoreError();
+        }
+      }
+    }
+    (*file)->Sync().IgnoreError();
+  }
+  unsynced_.clear();
+}
+
+void FaultFileSystem::CrashLocked(std::mt19937_64* rng) {
+  // The files change only at Restart(), after the test has let go of the crashed Log: a real
+  // crash takes the process and its mappings with it.
+  crashed_ = true;
+  crash_pending_ = true;
+  pending_rng_ = rng;
+  crash_at_ = 0;
+}
+
+void FaultFileSystem::Restart() {
+  absl::MutexLock l(&mu_);
+  if (crash_pending_) UndoUnsyncedLocked(pending_rng_);
+  crash_pending_ = false;
+  crashed_ = false;
+  ++generation_;
+  syncs_ = 0;
+}
+
+void FaultFileSystem::crash_at_sync(int64_t n, std::mt19937_64* rng) {
+  absl::MutexLock l(&mu_);
+  crash_at_ = n == 0 ? 0 : syncs_ + n;
+  crash_rng_ = rng;
+}
+void FaultFileSystem::fail_syncs(bool fail) {
+  absl::MutexLock l(&mu_);
+  fail_syncs_ = fail;
+}
+void FaultFileSystem::set_disk_full(bool full) {
+  absl::MutexLock l(&mu_);
+  disk_full_ = full;
+}
+int64_t FaultFileSystem::syncs() const {
+  absl::MutexLock l(&mu_);
+  return syncs_;
+}
+bool FaultFileSystem::crashed() const {
+  absl::MutexLock l(&mu_);
+  return crashed_;
+}
+
+absl::StatusOr<std::unique_ptr<File>> FaultFileSystem::Open(const std::string& path,
+                                                            OpenMode mode) {
+  absl::MutexLock l(&mu_);
+  BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
+  BROOK_ASSIGN_OR_RETURN(std::unique_ptr<File> file, base_->Open(path, mode));
+  return std::unique_ptr<File>(new FaultFile(this, std::move(file), generation_));
+}
+
+absl::Status FaultFileSystem::CreateDirs(const std::string& path) {
+  absl::MutexLock l(&mu_);
+  BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
+  return base_->CreateDirs(path);
+}
+
+absl::Status FaultFileSystem::SyncDir(const std::string& path) {
+  absl::MutexLock l(&mu_);
+  BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
+  if (CountSync()) return absl::InternalError(fmt::format("fsync {}: simulated crash", path));
+  if (fail_syncs_) return absl::InternalError(fmt::format("fsync {}: I/O error (simulated)", path));
+  return base_->SyncDir(path);
+}
+
+absl::Status FaultFileSystem::Rename(const std::string& from, const std::string& to) {
+  absl::MutexLock l(&mu_);
+  BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
+  BROOK_RETURN_IF_ERROR(base_->Rename(from, to));
+  unsynced_.erase(to);
+  auto it = unsynced_.find(from);
+  if (it != unsynced_.end()) {
+    unsynced_[to] = std::move(it->second);
+    unsynced_.erase(from);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FaultFileSystem::Remove(const std::string& path) {
+  absl::MutexLock l(&mu_);
+  BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
+  BROOK_RETURN_IF_ERROR(base_->Remove(path));
+  unsynced_.erase(path);
+  return absl::OkStatus();
+}
+
+absl::Status FaultFileSystem::RemoveDir(const std::string& path) {
+  absl::MutexLock l(&mu_);
+  BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
+  return base_->RemoveDir(path);
+}
+
+absl::StatusOr<std::vector<std::string>> FaultFileSystem::ListDir(const std::string& path) {
+  absl::MutexLock l(&mu_);
+  BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
+  return base_->ListDir(path);
+}
+
+absl::StatusOr<bool> FaultFileSystem::Exists(const std::string& path) {
+  absl::MutexLock l(&mu_);
+  BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
+  return base_->Exists(path);
+}
+
+absl::StatusOr<std::unique_ptr<FileLock>> FaultFileSystem::Lock(const std::string& path) {
+  absl::MutexLock l(&mu_);
+  BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
+  return base_->Lock(path);
+}
+
+}  // namespace brook::testing

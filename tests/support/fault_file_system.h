@@ -1,0 +1,88 @@
+// A FileSystem that wraps the real one and can misbehave like a disk and a kernel do:
+//
+// - SimulateCrash(): every call fails from now on, as if the process were gone; Restart() then
+//   forgets every write since its file's last Sync — all of them, or (with an Rng) a random
+//   prefix of them with the first forgotten write torn at a random byte. Destroy the crashed
+//   Log before Restart(): the files change under its mappings.
+// - crash_at_sync(n): the n-th Sync/SyncDir from now crashes instead of syncing.
+// - fail_syncs(EIO): Sync returns an I/O error (the writes stay unsynced).
+// - set_disk_full(true): Allocate and writes past a file's end fail with ResourceExhausted.
+//
+// Directory operations (create, rename, remove) are durable at once: a simplification of real
+// file systems, where they need SyncDir. File contents follow the sync rules exactly.
+// Thread-safe.
+
+#ifndef BROOK_TESTS_SUPPORT_FAULT_FILE_SYSTEM_H_
+#define BROOK_TESTS_SUPPORT_FAULT_FILE_SYSTEM_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "brook/file_system.h"
+
+namespace brook::testing {
+
+class FaultFileSystem final : public FileSystem {
+ public:
+  explicit FaultFileSystem(FileSystem* base = FileSystem::Default()) : base_(base) {}
+
+  // Undoes unsynced writes. With `rng`, a random prefix of each file's unsynced writes survives
+  // and the next one is torn; without, all are lost.
+  void SimulateCrash(std::mt19937_64* rng = nullptr);
+  // Lets calls succeed again (files opened before the crash stay dead).
+  void Restart();
+  // The n-th (1-based) Sync or SyncDir from now crashes (as SimulateCrash(rng)); 0 disables.
+  // `rng` must outlive the crash.
+  void crash_at_sync(int64_t n, std::mt19937_64* rng = nullptr);
+  void fail_syncs(bool fail);
+  void set_disk_full(bool full);
+  int64_t syncs() const;
+  bool crashed() const;
+
+  absl::StatusOr<std::unique_ptr<File>> Open(const std::string& path, OpenMode mode) override;
+  absl::Status CreateDirs(const std::string& path) override;
+  absl::Status SyncDir(const std::string& path) override;
+  absl::Status Rename(const std::string& from, const std::string& to) override;
+  absl::Status Remove(const std::string& path) override;
+  absl::Status RemoveDir(const std::string& path) override;
+  absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path) override;
+  absl::StatusOr<bool> Exists(const std::string& path) override;
+  absl::StatusOr<std::unique_ptr<FileLock>> Lock(const std::string& path) override;
+
+ private:
+  friend class FaultFile;
+  // One change to a file since its last sync, with what it replaced.
+  struct Undo {
+    uint64_t offset = 0;
+    std::string old_bytes;  // bytes at [offset, offset + old_bytes.size()) before the change
+    uint64_t new_length = 0;
+    uint64_t old_size = 0;  // the file's size before the change
+  };
+  absl::Status CheckAlive(uint64_t generation) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Called with mu_ held; returns true when this sync must crash.
+  bool CountSync() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CrashLocked(std::mt19937_64* rng) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UndoUnsyncedLocked(std::mt19937_64* rng) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  FileSystem* const base_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::vector<Undo>> unsynced_ ABSL_GUARDED_BY(mu_);
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  bool crashed_ ABSL_GUARDED_BY(mu_) = false;
+  bool crash_pending_ ABSL_GUARDED_BY(mu_) = false;
+  std::mt19937_64* pending_rng_ ABSL_GUARDED_BY(mu_) = nullptr;
+  int64_t syncs_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t crash_at_ ABSL_GUARDED_BY(mu_) = 0;
+  std::mt19937_64* crash_rng_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool fail_syncs_ ABSL_GUARDED_BY(mu_) = false;
+  bool disk_full_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace brook::testing
+
+#endif  // BROOK_TESTS_SUPPORT_FAULT_FILE_SYSTEM_H_
