@@ -1,7 +1,6 @@
 #include "brook/log.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cstdio>
 #include <thread>
 
@@ -11,6 +10,7 @@
 #include "brook/status.h"
 #include "fmt/format.h"
 #include "storage/checkpoint.h"
+#include "storage/log_files.h"
 #include "storage/segment.h"
 #include "util/format.h"
 #include "util/status_macros.h"
@@ -21,26 +21,17 @@ namespace {
 
 using storage::Segment;
 
-// Files in a log directory besides the segments (docs/format.md).
-constexpr char kMetaFile[] = "brook.meta";
-constexpr char kLockFile[] = ".lock";
-constexpr char kCleanShutdownFile[] = ".clean-shutdown";
-constexpr char kRecoveryPointFile[] = "recovery-point";
-constexpr char kStartOffsetFile[] = "log-start-offset";
-constexpr int64_t kFormatVersion = 1;
+using storage::kCleanShutdownFile;
+using storage::kFormatVersion;
+using storage::kLockFile;
+using storage::kMetaFile;
+using storage::kRecoveryPointFile;
+using storage::kStartOffsetFile;
+using storage::ParseSegmentName;
 
 struct SegmentSet {
   std::vector<std::shared_ptr<Segment>> segments;  // by ascending base offset; last is active
 };
-
-// "00000000000000000042.log" -> 42.
-std::optional<int64_t> ParseSegmentName(std::string_view name, std::string_view extension) {
-  if (name.size() != 20 + extension.size() || !name.ends_with(extension)) return std::nullopt;
-  int64_t base;
-  auto [p, ec] = std::from_chars(name.data(), name.data() + 20, base);
-  if (ec != std::errc() || p != name.data() + 20 || base < 0) return std::nullopt;
-  return base;
-}
 
 void StoreMax(std::atomic<int64_t>& a, int64_t v) {
   int64_t cur = a.load(std::memory_order_relaxed);

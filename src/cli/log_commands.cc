@@ -1,0 +1,492 @@
+// `brook log ...`: info, dump, verify and read inspect a directory without changing it
+// (LogInspector); append writes through the Log.
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "brook/log.h"
+#include "brook/record_batch_builder.h"
+#include "cli/commands.h"
+#include "fmt/format.h"
+#include "storage/log_inspector.h"
+#include "storage/segment.h"
+#include "util/format.h"
+
+namespace brook::cli {
+namespace {
+
+using storage::LogInspector;
+using storage::ScanResult;
+using storage::ScanStop;
+
+std::optional<int64_t> ParseInt(std::string_view s) {
+  int64_t v;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// Bytes as text a terminal and a line-based parser can take: \t \n \\ and \xNN escaped.
+std::string Printable(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::unique_ptr<LogInspector> OpenInspector(const std::string& dir) {
+  absl::StatusOr<std::unique_ptr<LogInspector>> inspector = LogInspector::Open(dir);
+  if (!inspector.ok()) {
+    fmt::print(stderr, "brook: {}\n", inspector.status());
+    return nullptr;
+  }
+  return std::move(*inspector);
+}
+
+// --from, or the log's start offset.
+std::optional<int64_t> FromOffset(const Args& args, const LogInspector& log) {
+  if (std::optional<std::string> from = args.Get("from")) {
+    std::optional<int64_t> v = ParseInt(*from);
+    if (!v || *v < 0) {
+      fmt::print(stderr, "brook: --from wants an offset >= 0, got '{}'\n", *from);
+      return std::nullopt;
+    }
+    return *v;
+  }
+  int64_t start = log.segments().empty() ? 0 : log.segments().front().base_offset;
+  return std::max(start, log.log_start_offset().value_or(0));
+}
+
+// The index of the segment holding `offset`: the last one whose base is <= offset.
+size_t SegmentFor(const LogInspector& log, int64_t offset) {
+  size_t i = 0;
+  while (i + 1 < log.segments().size() && log.segments()[i + 1].base_offset <= offset) ++i;
+  return i;
+}
+
+const char* CompressionName(Compression c) {
+  switch (c) {
+    case Compression::kNone:
+      return "none";
+    case Compression::kGzip:
+      return "gzip";
+    case Compression::kSnappy:
+      return "snappy";
+    case Compression::kLz4:
+      return "lz4";
+    case Compression::kZstd:
+      return "zstd";
+  }
+  return "unknown";
+}
+
+void PrintRecord(const RecordView& r, std::string_view prefix) {
+  fmt::print("{}offset: {} timestamp: {} keySize: {} valueSize: {} headers: {}", prefix, r.offset(),
+             r.timestamp(), r.has_key() ? static_cast<int64_t>(r.key().size()) : -1,
+             r.has_value() ? static_cast<int64_t>(r.value().size()) : -1, r.header_count());
+  if (r.has_key()) fmt::print(" key: {}", Printable(r.key()));
+  if (r.has_value()) fmt::print(" value: {}", Printable(r.value()));
+  fmt::print("\n");
+}
+
+}  // namespace
+
+std::optional<std::string> Args::Get(const std::string& name) const {
+  for (const auto& [k, v] : options) {
+    if (k == name) return v;
+  }
+  return std::nullopt;
+}
+
+Args ParseArgs(int argc, char** argv, int first, const std::vector<std::string>& flags) {
+  Args args;
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) != 0 || a.size() == 2) {
+      args.positional.push_back(a);
+      continue;
+    }
+    std::string name = a.substr(2);
+    size_t eq = name.find('=');
+    if (eq != std::string::npos) {
+      args.options.emplace_back(name.substr(0, eq), name.substr(eq + 1));
+    } else if (std::find(flags.begin(), flags.end(), name) != flags.end() || i + 1 >= argc) {
+      args.options.emplace_back(name, "");
+    } else {
+      args.options.emplace_back(name, argv[++i]);
+    }
+  }
+  return args;
+}
+
+int LogInfo(const Args& args) {
+  std::unique_ptr<LogInspector> log = OpenInspector(args.positional[0]);
+  if (!log) return 1;
+  fmt::print("log {}\n", log->dir());
+  if (log->clean_shutdown()) {
+    fmt::print("clean shutdown: yes (end offset {})\n", *log->clean_end_offset());
+  } else {
+    fmt::print("clean shutdown: no (open in a process now, or it crashed: the next open scans)\n");
+  }
+  fmt::print("{:>20}  {:>20}  {:>12}  {:>7}  {:>7}  {:>14}  {}\n", "base offset", "next offset",
+             "bytes", "index", "time", "max timestamp", "file");
+  uint64_t total = 0;
+  int64_t end = 0;
+  for (size_t i = 0; i < log->segments().size(); ++i) {
+    const storage::InspectedSegment& s = log->segments()[i];
+    int64_t max_ts = -1;
+    ScanResult scan =
+        log->Scan(i, 0, s.base_offset, Verify::kHeader, [&](uint64_t, const RecordBatchView& b) {
+          max_ts = std::max(max_ts, b.max_timestamp());
+          return true;
+        });
+    auto index = log->OffsetIndex(i);
+    auto time = log->TimeIndex(i);
+    fmt::print("{:>20}  {:>20}  {:>12}  {:>7}  {:>7}  {:>14}  {}{}\n", s.base_offset,
+               scan.next_offset, scan.position, index.ok() ? index->size() : 0,
+               time.ok() ? time->size() : 0, max_ts, s.path,
+               scan.stop == ScanStop::kTorn || scan.stop == ScanStop::kCorrupt
+                   ? fmt::format("  (stops at byte {}: {})", scan.position, scan.problem)
+                   : "");
+    total += scan.position;
+    end = scan.next_offset;
+  }
+  int64_t start = log->segments().empty() ? 0 : log->segments().front().base_offset;
+  start = std::max(start, log->log_start_offset().value_or(0));
+  fmt::print("segments: {}, {} bytes of batches\n", log->segments().size(), total);
+  fmt::print("start offset: {}\nend offset: {}\n", start, end);
+  if (log->clean_shutdown()) {
+    fmt::print("flushed offset: {} (all)\n", end);
+  } else {
+    fmt::print(
+        "flushed offset: at least {} (the last recovery point; the writer may have flushed "
+        "more)\n",
+        log->recovery_point().value_or(0));
+  }
+  return 0;
+}
+
+int LogDump(const Args& args) {
+  std::unique_ptr<LogInspector> log = OpenInspector(args.positional[0]);
+  if (!log) return 1;
+  std::optional<int64_t> from = FromOffset(args, *log);
+  if (!from) return 2;
+  bool records = args.Has("records");
+  if (log->segments().empty()) return 0;
+  int status = 0;
+  for (size_t i = SegmentFor(*log, *from); i < log->segments().size(); ++i) {
+    const storage::InspectedSegment& s = log->segments()[i];
+    fmt::print("segment {}\n", s.path);
+    ScanResult scan = log->Scan(
+        i, 0, s.base_offset, Verify::kHeader, [&](uint64_t position, const RecordBatchView& b) {
+          if (b.last_offset() < *from) return true;
+          fmt::print(
+              "baseOffset: {} lastOffset: {} count: {} position: {} size: {} crc: {:08x} "
+              "crcValid: {} magic: 2 compression: {} timestampType: {} isTransactional: {} "
+              "isControl: {} baseTimestamp: {} maxTimestamp: {} producerId: {} producerEpoch: {} "
+              "baseSequence: {} partitionLeaderEpoch: {}\n",
+              b.base_offset(), b.last_offset(), b.records_count(), position, b.size_bytes(),
+              b.crc(), b.crc_ok(), CompressionName(b.compression()),
+              b.timestamp_type() == TimestampType::kCreateTime ? "CreateTime" : "LogAppendTime",
+              b.is_transactional(), b.is_control(), b.base_timestamp(), b.max_timestamp(),
+              b.producer_id(), b.producer_epoch(), b.base_sequence(), b.partition_leader_epoch());
+          if (records) {
+            for (const RecordView& r : b.records()) PrintRecord(r, "| ");
+          }
+          return true;
+        });
+    if (scan.stop == ScanStop::kTorn || scan.stop == ScanStop::kCorrupt) {
+      fmt::print("stops at byte {}: {}\n", scan.position, scan.problem);
+      status = 1;
+    }
+  }
+  return status;
+}
+
+int LogVerify(const Args& args) {
+  std::unique_ptr<LogInspector> log = OpenInspector(args.positional[0]);
+  if (!log) return 1;
+  bool progress = isatty(STDERR_FILENO) != 0;
+  uint64_t total_bytes = 0, done_bytes = 0;
+  for (const auto& s : log->segments()) total_bytes += s.file_size;
+  int errors = 0, warnings = 0;
+  int64_t batches = 0, records = 0;
+  auto report = [&](bool error, const std::string& file, std::string message) {
+    if (progress) fmt::print(stderr, "\r\033[K");
+    fmt::print("{} {}: {}\n", error ? "ERROR" : "warning", file, message);
+    (error ? errors : warnings)++;
+  };
+  int64_t expected = log->segments().empty() ? 0 : log->segments().front().base_offset;
+  auto last_progress = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < log->segments().size(); ++i) {
+    const storage::InspectedSegment& s = log->segments()[i];
+    bool last = i + 1 == log->segments().size();
+    if (s.base_offset < expected) {
+      report(true, s.path,
+             fmt::format("segment base offset {} overlaps the previous segment, which ends at {}",
+                         s.base_offset, expected));
+    }
+    std::map<uint32_t, std::pair<int64_t, int64_t>> batch_at;  // position -> (last offset, max ts)
+    ScanResult scan = log->Scan(
+        i, 0, std::max(expected, s.base_offset), Verify::kFull,
+        [&](uint64_t position, const RecordBatchView& b) {
+          batch_at[static_cast<uint32_t>(position)] = {b.last_offset(), b.max_timestamp()};
+          ++batches;
+          records += b.records_count();
+          if (progress) {
+            auto now = std::chrono::steady_clock::now();
+            if (now - last_progress > std::chrono::milliseconds(100)) {
+              last_progress = now;
+              double pct = total_bytes == 0 ? 100.0
+                                            : 100.0 * static_cast<double>(done_bytes + position) /
+                                                  static_cast<double>(total_bytes);
+              fmt::print(stderr, "\rverifying segment {}/{} {:5.1f}%", i + 1,
+                         log->segments().size(), pct);
+            }
+          }
+          return true;
+        });
+    done_bytes += s.file_size;
+    bool tail_expected = last && !log->clean_shutdown();
+    if (scan.stop == ScanStop::kTorn || scan.stop == ScanStop::kCorrupt) {
+      std::string what = fmt::format("byte {} (after offset {}): {}", scan.position,
+                                     scan.next_offset - 1, scan.problem);
+      if (tail_expected) {
+        report(false, s.path, what + " — an unflushed tail; the next open cuts it off");
+      } else {
+        report(true, s.path, what);
+      }
+    } else if (scan.stop == ScanStop::kZeros && !last) {
+      report(false, s.path,
+             fmt::format("{} bytes of unused preallocated space after byte {} (not trimmed)",
+                         s.file_size - scan.position, scan.position));
+    }
+    // Index entries must point at batch starts and name their batches' offsets and timestamps.
+    auto index = log->OffsetIndex(i);
+    if (!index.ok()) {
+      report(!tail_expected, s.path, fmt::format("offset index unreadable: {}", index.status()));
+    } else {
+      int64_t previous = -1;
+      for (const auto& [rel, position] : *index) {
+        auto it = batch_at.find(position);
+        if (tail_expected && position >= scan.position) break;  // stale entries of a live tail
+        if (it == batch_at.end() || it->second.first != s.base_offset + rel ||
+            static_cast<int64_t>(rel) <= previous) {
+          report(true, s.path.substr(0, s.path.size() - 4) + ".index",
+                 fmt::format("entry (offset {}, position {}) does not match a batch",
+                             s.base_offset + rel, position));
+          break;
+        }
+        previous = rel;
+      }
+    }
+    auto time = log->TimeIndex(i);
+    if (time.ok()) {
+      std::map<int64_t, int64_t> max_ts_at;  // last offset -> batch max timestamp
+      for (const auto& [pos, v] : batch_at) max_ts_at[v.first] = v.second;
+      int64_t previous_ts = INT64_MIN;
+      for (const auto& [ts, rel] : *time) {
+        auto it = max_ts_at.find(s.base_offset + rel);
+        if (tail_expected && (it == max_ts_at.end())) break;
+        if (it == max_ts_at.end() || it->second != ts || ts < previous_ts) {
+          report(true, s.path.substr(0, s.path.size() - 4) + ".timeindex",
+                 fmt::format("entry (timestamp {}, offset {}) does not match a batch", ts,
+                             s.base_offset + rel));
+          break;
+        }
+        previous_ts = ts;
+      }
+    }
+    expected = std::max(expected, scan.next_offset);
+  }
+  if (progress) fmt::print(stderr, "\r\033[K");
+  fmt::print(
+      "{}: {} segment(s), {} batch(es), {} record(s), offsets up to {}: {} error(s), {} "
+      "warning(s)\n",
+      log->dir(), log->segments().size(), batches, records, expected, errors, warnings);
+  return errors > 0 ? 1 : 0;
+}
+
+int LogRead(const Args& args) {
+  std::unique_ptr<LogInspector> log = OpenInspector(args.positional[0]);
+  if (!log) return 1;
+  std::optional<int64_t> from = FromOffset(args, *log);
+  if (!from) return 2;
+  bool follow = args.Has("follow");
+  size_t segment = log->segments().empty() ? 0 : SegmentFor(*log, *from);
+  uint64_t position = 0;
+  int64_t next = *from;     // the next record offset to print
+  int64_t scanned_to = -1;  // one past the last batch scanned in this segment
+  while (true) {
+    if (segment < log->segments().size()) {
+      int64_t expected = position == 0 ? log->segments()[segment].base_offset : scanned_to;
+      ScanResult scan = log->Scan(segment, position, expected, Verify::kChecksum,
+                                  [&](uint64_t, const RecordBatchView& b) {
+                                    for (const RecordView& r : b.records()) {
+                                      if (r.offset() < next) continue;
+                                      fmt::print("{}\t{}\t{}\t{}\n", r.offset(), r.timestamp(),
+                                                 Printable(r.key()), Printable(r.value()));
+                                    }
+                                    next = std::max(next, b.next_offset());
+                                    return true;
+                                  });
+      position = scan.position;
+      scanned_to = scan.next_offset;
+      std::fflush(stdout);
+      if (segment + 1 < log->segments().size() &&
+          (scan.stop == ScanStop::kEnd || scan.stop == ScanStop::kZeros)) {
+        ++segment;
+        position = 0;
+        continue;
+      }
+      if (!follow && (scan.stop == ScanStop::kCorrupt ||
+                      (scan.stop == ScanStop::kTorn && log->clean_shutdown()))) {
+        fmt::print(stderr, "brook: {} byte {}: {}\n", log->segments()[segment].path, scan.position,
+                   scan.problem);
+        return 1;
+      }
+    }
+    if (!follow) return 0;
+    // A writer in another process: poll for new batches and segments.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (absl::Status s = log->Refresh(); !s.ok()) {
+      fmt::print(stderr, "brook: {}\n", s);
+      return 1;
+    }
+    if (segment >= log->segments().size())
+      segment = log->segments().empty() ? 0 : SegmentFor(*log, next);
+  }
+}
+
+int LogAppend(const Args& args) {
+  FlushPolicy policy = FlushPolicy::EveryAppend();
+  std::string flush = args.Get("flush").value_or("every");
+  auto number = [&](std::string_view prefix) -> std::optional<int64_t> {
+    if (flush.rfind(prefix, 0) != 0) return std::nullopt;
+    std::optional<int64_t> v = ParseInt(std::string_view(flush).substr(prefix.size()));
+    return v && *v > 0 ? v : std::nullopt;
+  };
+  if (flush == "every") {
+    policy = FlushPolicy::EveryAppend();
+  } else if (flush == "os") {
+    policy = FlushPolicy::OsOnly();
+  } else if (auto n = number("records:")) {
+    policy = FlushPolicy::EveryRecords(*n);
+  } else if (auto b = number("bytes:")) {
+    policy = FlushPolicy::EveryBytes(*b);
+  } else if (auto ms = number("interval:")) {
+    policy = FlushPolicy::Every(std::chrono::milliseconds(*ms));
+  } else {
+    fmt::print(stderr,
+               "brook: --flush wants every, os, records:N, bytes:N or interval:MS; got '{}'\n",
+               flush);
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<Log>> opened = Log::Open(args.positional[0], {.flush = policy});
+  if (!opened.ok()) {
+    fmt::print(stderr, "brook: {}\n", opened.status());
+    return 1;
+  }
+  Log& log = **opened;
+  int64_t acked = log.flushed_offset();  // offsets below this were printed (or predate us)
+  int64_t first = log.end_offset();
+  auto print_acks = [&] {
+    int64_t flushed = log.flushed_offset();
+    for (int64_t o = std::max(acked, first); o < flushed; ++o) fmt::print("acked {}\n", o);
+    acked = std::max(acked, flushed);
+    std::fflush(stdout);
+  };
+
+  constexpr size_t kMaxBatchRecords = 1000;
+  constexpr size_t kMaxBatchBytes = 512 << 10;
+  RecordBatchBuilder builder;
+  std::string pending;  // a partial line
+  char chunk[64 << 10];
+  auto append_lines = [&](bool final) -> bool {
+    size_t start = 0;
+    builder.Reset();
+    auto flush_batch = [&]() -> bool {
+      if (builder.empty()) return true;
+      absl::StatusOr<AppendResult> r = log.Append(builder.Finish());
+      builder.Reset();
+      if (!r.ok()) {
+        fmt::print(stderr, "brook: {}\n", r.status());
+        return false;
+      }
+      return true;
+    };
+    int64_t now = Clock::Real()->NowMs();
+    while (true) {
+      size_t nl = pending.find('\n', start);
+      if (nl == std::string::npos && !(final && start < pending.size())) break;
+      size_t end = nl == std::string::npos ? pending.size() : nl;
+      std::string_view line(pending.data() + start, end - start);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      size_t tab = line.find('\t');
+      if (tab == std::string_view::npos) {
+        builder.Append(now, std::nullopt, line);
+      } else {
+        builder.Append(now, line.substr(0, tab), line.substr(tab + 1));
+      }
+      start = end + 1;
+      if (builder.records_count() >= static_cast<int32_t>(kMaxBatchRecords) ||
+          builder.size_bytes() >= kMaxBatchBytes) {
+        if (!flush_batch()) return false;
+      }
+      if (nl == std::string::npos) break;
+    }
+    pending.erase(0, std::min(start, pending.size()));
+    return flush_batch();
+  };
+
+  int timeout_ms = policy.interval.count() > 0 ? static_cast<int>(policy.interval.count()) : -1;
+  while (true) {
+    pollfd pfd{.fd = STDIN_FILENO, .events = POLLIN, .revents = 0};
+    int ready = poll(&pfd, 1, timeout_ms);
+    if (ready == 0) {
+      if (absl::Status s = log.Tick(); !s.ok()) fmt::print(stderr, "brook: {}\n", s);
+      print_acks();
+      continue;
+    }
+    ssize_t n = read(STDIN_FILENO, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pending.append(chunk, static_cast<size_t>(n));
+    if (!append_lines(false)) return 1;
+    print_acks();
+  }
+  if (!append_lines(true)) return 1;
+  if (absl::Status s = log.Flush(); !s.ok()) {
+    fmt::print(stderr, "brook: {}\n", s);
+    return 1;
+  }
+  print_acks();
+  if (absl::Status s = log.Close(); !s.ok()) {
+    fmt::print(stderr, "brook: {}\n", s);
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace brook::cli
