@@ -527,6 +527,8 @@ absl::Status LogImpl::DeleteRecordsBefore(int64_t offset) {
                          ErrorCode::kOffsetOutOfRange);
   }
   if (offset <= start_offset_.load(std::memory_order_relaxed)) return absl::OkStatus();
+  // Keep start_offset <= flushed_offset: what is deleted before must first be on disk.
+  BROOK_RETURN_IF_ERROR(FlushTo(offset));
   BROOK_RETURN_IF_ERROR(
       storage::WriteCheckpoint(fs_, dir_, kStartOffsetFile, "log-start-offset", {offset}));
   start_offset_.store(offset, std::memory_order_release);
@@ -558,6 +560,24 @@ absl::StatusOr<int64_t> LogImpl::TruncateTo(int64_t offset) {
   std::span<const std::byte> bytes = segment.bytes();
   if (position < bytes.size()) {
     new_end = detail::LoadBig<int64_t>(bytes.data() + position + batch_layout::kBaseOffset);
+  }
+  if (new_end < start) {
+    // The batch holding `offset` begins below the start offset (DeleteRecordsBefore cut into it),
+    // so nothing at or after `start` survives: empty the log and continue at `start`, as Kafka's
+    // truncateFullyAndStartAt does.
+    BROOK_ASSIGN_OR_RETURN(std::unique_ptr<Segment> fresh,
+                           Segment::Create(segment_config_, start, clock_->NowMs()));
+    BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+    BROOK_RETURN_IF_ERROR(
+        storage::WriteCheckpoint(fs_, dir_, kRecoveryPointFile, "recovery-point", {start}));
+    auto empty = std::make_shared<SegmentSet>();
+    empty->segments.push_back(std::move(fresh));
+    Publish(empty);
+    for (const auto& old : segments) BROOK_RETURN_IF_ERROR(old->Remove());
+    BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+    end_offset_.store(start, std::memory_order_seq_cst);
+    flushed_offset_.store(start, std::memory_order_release);
+    return start;
   }
   bool active = index + 1 == segments.size();
   if (!active) {

@@ -4,6 +4,7 @@
 #define BROOK_TESTS_SUPPORT_SEED_H_
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -16,6 +17,8 @@ inline uint64_t TestSeed() {
   const char* env = std::getenv("BROOK_TEST_SEED");
   uint64_t seed = env != nullptr ? std::strtoull(env, nullptr, 10) : std::random_device{}();
   UNSCOPED_INFO("seed " << seed << " (replay with BROOK_TEST_SEED=" << seed << ")");
+  std::fprintf(stderr, "test seed %llu (replay with BROOK_TEST_SEED=%llu)\n",
+               static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
   return seed;
 }
 
