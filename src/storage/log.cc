@@ -251,7 +251,7 @@ absl::Status LogImpl::Load() {
         std::unique_ptr<Segment> segment,
         Segment::Open(segment_config_, bases[i], trusted, active, now_ms, &scan));
     ++recovery_.segments_opened;
-    if (!trusted) {
+    if (scan.scanned) {
       ++recovery_.segments_scanned;
       ++recovery_.indexes_rebuilt;
       recovery_.batches_scanned += scan.batches;

@@ -148,7 +148,41 @@ void Segment::ResetTimestampsFromIndex() {
   offset_of_max_timestamp_ = base_offset_ + LoadBig<uint32_t>(e + 8);
 }
 
+absl::Status Segment::CheckIndexes() const {
+  // Cheap sanity checks (Kafka's): entries increase and point inside the data. A failure makes
+  // Open scan the segment and rebuild both indexes.
+  uint64_t data_size = size();
+  int64_t previous_rel = -1;
+  uint64_t previous_position = 0;
+  for (int32_t i = 0; i < offset_index_->entries(); ++i) {
+    const std::byte* e = offset_index_->entry(i);
+    int64_t rel = LoadBig<uint32_t>(e);
+    uint64_t position = LoadBig<uint32_t>(e + 4);
+    if (rel <= previous_rel || position <= previous_position || position >= data_size) {
+      return absl::DataLossError(
+          fmt::format("{}: offset index entry {} is out of order", log_path(), i));
+    }
+    previous_rel = rel;
+    previous_position = position;
+  }
+  int64_t previous_ts = INT64_MIN;
+  previous_rel = -1;
+  for (int32_t i = 0; i < time_index_->entries(); ++i) {
+    const std::byte* e = time_index_->entry(i);
+    int64_t ts = LoadBig<int64_t>(e);
+    int64_t rel = LoadBig<uint32_t>(e + 8);
+    if (ts < previous_ts || rel < previous_rel) {
+      return absl::DataLossError(
+          fmt::format("{}: time index entry {} is out of order", log_path(), i));
+    }
+    previous_ts = ts;
+    previous_rel = rel;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Segment::LoadTrustedTail() {
+  BROOK_RETURN_IF_ERROR(CheckIndexes());
   std::span<const std::byte> bytes = {data_.load(std::memory_order_relaxed), size()};
   uint64_t position = 0;
   int32_t n = offset_index_->entries();
@@ -223,6 +257,7 @@ absl::Status Segment::Recover(SegmentScan* scan) {
     ++result.batches;
   }
   result.valid_bytes = position;
+  result.scanned = true;
   if (position < bytes.size()) {
     // Count what is cut: the bad batch's claimed extent, or the non-zero bytes of a torn header.
     std::span<const std::byte> rest = bytes.subspan(position);

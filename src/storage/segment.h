@@ -40,6 +40,7 @@ struct SegmentConfig {
 
 // What scanning a segment found.
 struct SegmentScan {
+  bool scanned = false;          // the segment was scanned and its indexes rebuilt
   int64_t batches = 0;
   uint64_t valid_bytes = 0;      // bytes of whole, valid batches from position 0
   uint64_t truncated_bytes = 0;  // non-zero bytes found after them (torn or corrupt)
@@ -111,6 +112,7 @@ class Segment {
   Segment(const SegmentConfig& config, int64_t base_offset, int64_t created_ms);
   absl::Status OpenFiles(bool create, bool keep_index_entries);
   absl::Status MapData(uint64_t size);
+  absl::Status CheckIndexes() const;
   absl::Status LoadTrustedTail();
   absl::Status Recover(SegmentScan* scan);
   // Index bookkeeping for a batch of `batch_bytes` at `position` ending at `last_offset`.

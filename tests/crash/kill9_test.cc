@@ -80,6 +80,7 @@ TEST_CASE("Acknowledged appends survive SIGKILL of the appending process", "[cra
         // Killed before it had created the log: nothing can have been acknowledged.
         REQUIRE(acked.empty());
         REQUIRE(listing.empty());
+        next_line = 0;
         continue;
       }
       int64_t count = 0;

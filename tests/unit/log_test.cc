@@ -451,3 +451,55 @@ TEST_CASE("WaitForAppend wakes on append, times out and ends on close", "[log]")
 
 }  // namespace
 }  // namespace brook
+
+namespace brook {
+namespace {
+
+TEST_CASE("Log rebuilds missing and scrambled indexes of trusted segments", "[log][crash]") {
+  TempDir dir;
+  std::vector<SegmentInfo> segments;
+  {
+    auto log = MustOpen(dir.path());
+    AppendValues(*log, 0, 1500);
+    segments = log->Segments();
+    REQUIRE(log->Close().ok());
+  }
+  REQUIRE(segments.size() > 3);
+  std::string stem = segments[1].path.substr(0, segments[1].path.size() - 4);
+  std::filesystem::remove(stem + ".index");
+  {
+    std::string other = segments[2].path.substr(0, segments[2].path.size() - 4) + ".index";
+    std::fstream f(other, std::ios::in | std::ios::out | std::ios::binary);
+    f.write("\xff\xff\xff\xff\xff\xff\xff\xff", 8);  // first entry now points past the data
+  }
+  auto log = MustOpen(dir.path());
+  CHECK(log->recovery_summary().indexes_rebuilt >= 2);
+  CHECK(std::filesystem::exists(stem + ".index"));
+  for (int64_t offset = 0; offset < 1500; offset += 37) {
+    absl::StatusOr<ReadResult> read = log->Read(offset, 1);
+    REQUIRE(read.ok());
+    CHECK(read->batches()[0].base_offset() == offset);
+  }
+}
+
+TEST_CASE("A damaged checkpoint is never trusted", "[log][crash]") {
+  TempDir dir;
+  {
+    auto log = MustOpen(dir.path());
+    AppendValues(*log, 0, 1000);
+    REQUIRE(log->Close().ok());
+  }
+  // A clean-shutdown marker whose checksum fails must not let Open skip the scan.
+  std::string marker = dir.Sub(".clean-shutdown");
+  {
+    std::fstream f(marker, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(0);
+    f.put('X');
+  }
+  auto log = MustOpen(dir.path());
+  CHECK_FALSE(log->recovery_summary().clean_shutdown);
+  CHECK(log->end_offset() == 1000);
+}
+
+}  // namespace
+}  // namespace brook
