@@ -4,8 +4,6 @@
 #include <cstdio>
 #include <thread>
 
-#include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
 #include "brook/detail/check.h"
 #include "brook/status.h"
 #include "fmt/format.h"
@@ -13,6 +11,7 @@
 #include "storage/log_files.h"
 #include "storage/segment.h"
 #include "util/format.h"
+#include "util/mutex.h"
 #include "util/status_macros.h"
 
 namespace brook {
@@ -71,11 +70,11 @@ class LogImpl {
   absl::Status CheckDirectory();
   void Say(LogLevel level, const std::string& message) const;
   std::shared_ptr<const SegmentSet> snapshot() const {
-    absl::ReaderMutexLock l(&snapshot_mu_);
+    ReaderMutexLock l(&snapshot_mu_);
     return snapshot_;
   }
   void Publish(std::shared_ptr<const SegmentSet> set) {
-    absl::MutexLock l(&snapshot_mu_);
+    MutexLock l(&snapshot_mu_);
     snapshot_ = std::move(set);
   }
   absl::Status CheckWritable() const;
@@ -100,7 +99,7 @@ class LogImpl {
   RecoverySummary recovery_;
 
   // Readers copy the segment set under this short lock; it is never held during I/O.
-  mutable absl::Mutex snapshot_mu_;
+  mutable Mutex snapshot_mu_;
   std::shared_ptr<const SegmentSet> snapshot_ ABSL_GUARDED_BY(snapshot_mu_);
 
   // start_offset <= flushed_offset <= end_offset, each published with release/acquire.
@@ -114,16 +113,16 @@ class LogImpl {
   std::atomic<bool> failed_flag_{false};
 
   // One appender at a time; also serializes roll, truncation, retention and close.
-  absl::Mutex append_mu_;
+  Mutex append_mu_;
   // Serializes fdatasync: concurrent FlushTo callers queue here and the first sync covers all of
   // them (group commit). Order: append_mu_ before flush_mu_.
-  absl::Mutex flush_mu_;
+  Mutex flush_mu_;
 
-  mutable absl::Mutex failed_mu_;
+  mutable Mutex failed_mu_;
   absl::Status failed_ ABSL_GUARDED_BY(failed_mu_);
 
-  mutable absl::Mutex wait_mu_;
-  mutable absl::CondVar wait_cv_;
+  mutable Mutex wait_mu_;
+  mutable CondVar wait_cv_;
   mutable std::atomic<int> waiters_{0};
 };
 
@@ -328,7 +327,7 @@ absl::Status LogImpl::CheckWritable() const {
     return absl::FailedPreconditionError(fmt::format("log {} is closed", dir_));
   }
   if (failed_flag_.load(std::memory_order_acquire)) {
-    absl::MutexLock l(&failed_mu_);
+    MutexLock l(&failed_mu_);
     return WithErrorCode(
         absl::FailedPreconditionError(
             fmt::format("log {} failed after an I/O error and refuses writes until reopened: {}",
@@ -340,7 +339,7 @@ absl::Status LogImpl::CheckWritable() const {
 
 absl::Status LogImpl::Fail(absl::Status cause) {
   {
-    absl::MutexLock l(&failed_mu_);
+    MutexLock l(&failed_mu_);
     if (failed_.ok()) failed_ = cause;
   }
   failed_flag_.store(true, std::memory_order_release);
@@ -350,7 +349,7 @@ absl::Status LogImpl::Fail(absl::Status cause) {
 
 absl::Status LogImpl::health() const {
   if (!failed_flag_.load(std::memory_order_acquire)) return absl::OkStatus();
-  absl::MutexLock l(&failed_mu_);
+  MutexLock l(&failed_mu_);
   return failed_;
 }
 
@@ -392,7 +391,7 @@ absl::StatusOr<AppendResult> LogImpl::Append(std::span<const std::byte> bytes,
   AppendResult result;
   bool flush = options.durability == Durability::kFlushed;
   {
-    absl::MutexLock l(&append_mu_);
+    MutexLock l(&append_mu_);
     BROOK_RETURN_IF_ERROR(CheckWritable());
     int64_t base = end_offset_.load(std::memory_order_relaxed);
     int64_t last = base + batch.last_offset_delta();
@@ -443,7 +442,7 @@ bool LogImpl::FlushPolicyDue() const {
 }
 
 absl::Status LogImpl::FlushTo(int64_t target) {
-  absl::MutexLock l(&flush_mu_);
+  MutexLock l(&flush_mu_);
   if (flushed_offset_.load(std::memory_order_acquire) >= target) return absl::OkStatus();
   BROOK_RETURN_IF_ERROR(CheckWritable());
   // Everything below `end` lives in segments sealed (and so synced) by a roll, or in the active
@@ -481,7 +480,7 @@ absl::Status LogImpl::Roll(int64_t base_offset) {
 }
 
 absl::StatusOr<int> LogImpl::EnforceRetention() {
-  absl::MutexLock l(&append_mu_);
+  MutexLock l(&append_mu_);
   if (closed_.load()) return 0;
   return EnforceRetentionLocked();
 }
@@ -517,7 +516,7 @@ absl::StatusOr<int> LogImpl::EnforceRetentionLocked() {
 }
 
 absl::Status LogImpl::DeleteRecordsBefore(int64_t offset) {
-  absl::MutexLock l(&append_mu_);
+  MutexLock l(&append_mu_);
   BROOK_RETURN_IF_ERROR(CheckWritable());
   int64_t end = end_offset_.load(std::memory_order_relaxed);
   if (offset > end || offset < 0) {
@@ -536,9 +535,9 @@ absl::Status LogImpl::DeleteRecordsBefore(int64_t offset) {
 }
 
 absl::StatusOr<int64_t> LogImpl::TruncateTo(int64_t offset) {
-  absl::MutexLock l(&append_mu_);
+  MutexLock l(&append_mu_);
   BROOK_RETURN_IF_ERROR(CheckWritable());
-  absl::MutexLock f(&flush_mu_);
+  MutexLock f(&flush_mu_);
   int64_t end = end_offset_.load(std::memory_order_relaxed);
   if (offset >= end) return end;
   int64_t start = start_offset_.load(std::memory_order_relaxed);
@@ -616,9 +615,9 @@ absl::Status LogImpl::Tick() {
 absl::Status LogImpl::Close() {
   absl::Status result;
   {
-    absl::MutexLock l(&append_mu_);
+    MutexLock l(&append_mu_);
     if (closed_.load(std::memory_order_acquire)) return absl::OkStatus();
-    absl::MutexLock f(&flush_mu_);
+    MutexLock f(&flush_mu_);
     if (!failed_flag_.load(std::memory_order_acquire) && snapshot() != nullptr) {
       // Seal = final time-index entry, files trimmed to their contents, everything fsynced;
       // then the marker that lets the next Open skip the scan.
@@ -633,14 +632,14 @@ absl::Status LogImpl::Close() {
     closed_.store(true, std::memory_order_seq_cst);
     lock_.reset();
   }
-  absl::MutexLock w(&wait_mu_);
+  MutexLock w(&wait_mu_);
   wait_cv_.SignalAll();
   return result;
 }
 
 void LogImpl::NotifyWaiters() const {
   if (waiters_.load(std::memory_order_seq_cst) == 0) return;
-  absl::MutexLock l(&wait_mu_);
+  MutexLock l(&wait_mu_);
   wait_cv_.SignalAll();
 }
 
@@ -662,7 +661,7 @@ absl::Status LogImpl::WaitForAppend(int64_t offset,
   waiters_.fetch_add(1, std::memory_order_seq_cst);
   absl::Status result;
   {
-    absl::MutexLock l(&wait_mu_);
+    MutexLock l(&wait_mu_);
     while (!ready()) {
       if (closed_.load(std::memory_order_acquire)) {
         result = absl::CancelledError(fmt::format("log {} was closed", dir_));
@@ -674,7 +673,7 @@ absl::Status LogImpl::WaitForAppend(int64_t offset,
             fmt::format("no append past offset {} to log {} before the deadline", offset, dir_));
         break;
       }
-      wait_cv_.WaitWithTimeout(&wait_mu_, absl::FromChrono(deadline - now));
+      wait_cv_.WaitWithTimeout(&wait_mu_, deadline - now);
     }
   }
   waiters_.fetch_sub(1, std::memory_order_seq_cst);

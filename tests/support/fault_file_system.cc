@@ -15,7 +15,7 @@ class FaultFile final : public File {
   const std::string& path() const override { return file_->path(); }
 
   absl::Status Write(uint64_t offset, std::span<const std::span<const std::byte>> pieces) override {
-    absl::MutexLock l(&fs_->mu_);
+    MutexLock l(&fs_->mu_);
     BROOK_RETURN_IF_ERROR(fs_->CheckAlive(generation_));
     uint64_t length = 0;
     for (auto p : pieces) length += p.size();
@@ -29,19 +29,19 @@ class FaultFile final : public File {
   }
 
   absl::StatusOr<size_t> Read(uint64_t offset, std::span<std::byte> out) override {
-    absl::MutexLock l(&fs_->mu_);
+    MutexLock l(&fs_->mu_);
     BROOK_RETURN_IF_ERROR(fs_->CheckAlive(generation_));
     return file_->Read(offset, out);
   }
 
   absl::StatusOr<uint64_t> Size() override {
-    absl::MutexLock l(&fs_->mu_);
+    MutexLock l(&fs_->mu_);
     BROOK_RETURN_IF_ERROR(fs_->CheckAlive(generation_));
     return file_->Size();
   }
 
   absl::Status Truncate(uint64_t new_size) override {
-    absl::MutexLock l(&fs_->mu_);
+    MutexLock l(&fs_->mu_);
     BROOK_RETURN_IF_ERROR(fs_->CheckAlive(generation_));
     BROOK_ASSIGN_OR_RETURN(uint64_t size, file_->Size());
     if (new_size == size) return absl::OkStatus();
@@ -54,7 +54,7 @@ class FaultFile final : public File {
   }
 
   absl::Status Allocate(uint64_t new_size) override {
-    absl::MutexLock l(&fs_->mu_);
+    MutexLock l(&fs_->mu_);
     BROOK_RETURN_IF_ERROR(fs_->CheckAlive(generation_));
     BROOK_ASSIGN_OR_RETURN(uint64_t size, file_->Size());
     if (new_size <= size) return absl::OkStatus();
@@ -67,7 +67,7 @@ class FaultFile final : public File {
   }
 
   absl::Status Sync() override {
-    absl::MutexLock l(&fs_->mu_);
+    MutexLock l(&fs_->mu_);
     BROOK_RETURN_IF_ERROR(fs_->CheckAlive(generation_));
     if (fs_->CountSync()) {
       return absl::InternalError(fmt::format("fdatasync {}: simulated crash", path()));
@@ -82,7 +82,7 @@ class FaultFile final : public File {
   }
 
   absl::StatusOr<std::unique_ptr<MappedRegion>> MapReadOnly(uint64_t size) override {
-    absl::MutexLock l(&fs_->mu_);
+    MutexLock l(&fs_->mu_);
     BROOK_RETURN_IF_ERROR(fs_->CheckAlive(generation_));
     return file_->MapReadOnly(size);
   }
@@ -127,7 +127,7 @@ bool FaultFileSystem::CountSync() {
 }
 
 void FaultFileSystem::SimulateCrash(std::mt19937_64* rng) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   CrashLocked(rng);
 }
 
@@ -176,7 +176,7 @@ void FaultFileSystem::CrashLocked(std::mt19937_64* rng) {
 }
 
 void FaultFileSystem::Restart() {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   if (crash_pending_) UndoUnsyncedLocked(pending_rng_);
   crash_pending_ = false;
   crashed_ = false;
@@ -185,43 +185,43 @@ void FaultFileSystem::Restart() {
 }
 
 void FaultFileSystem::crash_at_sync(int64_t n, std::mt19937_64* rng) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   crash_at_ = n == 0 ? 0 : syncs_ + n;
   crash_rng_ = rng;
 }
 void FaultFileSystem::fail_syncs(bool fail) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   fail_syncs_ = fail;
 }
 void FaultFileSystem::set_disk_full(bool full) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   disk_full_ = full;
 }
 int64_t FaultFileSystem::syncs() const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   return syncs_;
 }
 bool FaultFileSystem::crashed() const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   return crashed_;
 }
 
 absl::StatusOr<std::unique_ptr<File>> FaultFileSystem::Open(const std::string& path,
                                                             OpenMode mode) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
   BROOK_ASSIGN_OR_RETURN(std::unique_ptr<File> file, base_->Open(path, mode));
   return std::unique_ptr<File>(new FaultFile(this, std::move(file), generation_));
 }
 
 absl::Status FaultFileSystem::CreateDirs(const std::string& path) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
   return base_->CreateDirs(path);
 }
 
 absl::Status FaultFileSystem::SyncDir(const std::string& path) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
   if (CountSync()) return absl::InternalError(fmt::format("fsync {}: simulated crash", path));
   if (fail_syncs_) return absl::InternalError(fmt::format("fsync {}: I/O error (simulated)", path));
@@ -229,7 +229,7 @@ absl::Status FaultFileSystem::SyncDir(const std::string& path) {
 }
 
 absl::Status FaultFileSystem::Rename(const std::string& from, const std::string& to) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
   BROOK_RETURN_IF_ERROR(base_->Rename(from, to));
   unsynced_.erase(to);
@@ -242,7 +242,7 @@ absl::Status FaultFileSystem::Rename(const std::string& from, const std::string&
 }
 
 absl::Status FaultFileSystem::Remove(const std::string& path) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
   BROOK_RETURN_IF_ERROR(base_->Remove(path));
   unsynced_.erase(path);
@@ -250,25 +250,25 @@ absl::Status FaultFileSystem::Remove(const std::string& path) {
 }
 
 absl::Status FaultFileSystem::RemoveDir(const std::string& path) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
   return base_->RemoveDir(path);
 }
 
 absl::StatusOr<std::vector<std::string>> FaultFileSystem::ListDir(const std::string& path) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
   return base_->ListDir(path);
 }
 
 absl::StatusOr<bool> FaultFileSystem::Exists(const std::string& path) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
   return base_->Exists(path);
 }
 
 absl::StatusOr<std::unique_ptr<FileLock>> FaultFileSystem::Lock(const std::string& path) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
   return base_->Lock(path);
 }

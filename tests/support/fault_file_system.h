@@ -22,8 +22,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "brook/file_system.h"
+#include "util/mutex.h"
 
 namespace brook::testing {
 
@@ -70,7 +70,7 @@ class FaultFileSystem final : public FileSystem {
   void UndoUnsyncedLocked(std::mt19937_64* rng) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   FileSystem* const base_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::map<std::string, std::vector<Undo>> unsynced_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   bool crashed_ ABSL_GUARDED_BY(mu_) = false;
