@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the test suite twice: the `dev` workflow (Debug, -Werror) and the `asan` workflow
-# (AddressSanitizer + UndefinedBehaviorSanitizer), each configure + build + ctest (slow tests
-# excluded). Both run even if the first fails; exits non-zero if either fails.
+# Runs the test suite under the `dev` workflow (Debug, -Werror) and the `asan` workflow
+# (AddressSanitizer + UndefinedBehaviorSanitizer), then, when clang is installed, `tsan`
+# (ThreadSanitizer) and `fuzz` (a short libFuzzer run of every decoder over its corpus). Each is
+# configure + build + ctest (slow tests excluded); all run even if one fails; exits non-zero if
+# any fails.
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,7 +14,33 @@ bash scripts/install-deps.sh || exit 1
 mkdir -p build/logs
 status=0
 summary=()
-for preset in dev asan; do
+presets=(dev asan)
+# ThreadSanitizer and the libFuzzer corpus run need clang (and its runtimes, which
+# install-deps.sh --with-extras installs).
+clang_can() {  # clang_can <sanitizer list>: does clang++ build and link with it here?
+  command -v clang++ >/dev/null 2>&1 || return 1
+  local probe
+  probe="$(mktemp -d)"
+  printf 'extern "C" int LLVMFuzzerTestOneInput(const char*, unsigned long) { return 0; }\n' \
+    > "$probe/p.cc"
+  [ "$1" = thread ] && printf 'int main() { return 0; }\n' > "$probe/p.cc"
+  clang++ -fsanitize="$1" "$probe/p.cc" -o "$probe/p" >/dev/null 2>&1
+  local ok=$?
+  rm -rf "$probe"
+  return $ok
+}
+if clang_can thread; then
+  presets+=(tsan)
+else
+  echo "note: clang++ with -fsanitize=thread is not available; skipping the tsan preset"
+  echo "      (scripts/install-deps.sh --with-extras installs it)"
+fi
+if clang_can fuzzer; then
+  presets+=(fuzz)
+else
+  echo "note: clang++ with libFuzzer is not available; skipping the fuzz preset"
+fi
+for preset in "${presets[@]}"; do
   log="build/logs/$preset.log"
   echo
   echo "==> cmake --workflow --preset $preset"

@@ -126,36 +126,36 @@ absl::StatusOr<std::string> LogInspector::ReadWholeFile(const std::string& path,
   return data;
 }
 
-absl::StatusOr<std::vector<std::pair<uint32_t, uint32_t>>> LogInspector::OffsetIndex(size_t index) {
+template <typename Entry, typename Decode>
+absl::StatusOr<std::vector<Entry>> LogInspector::ReadIndex(size_t index, std::string_view extension,
+                                                           size_t entry_size, Decode decode) {
   std::string path =
-      fmt::format("{}/{}.index", dir_, SegmentFileStem(segments_[index].base_offset));
+      fmt::format("{}/{}{}", dir_, SegmentFileStem(segments_[index].base_offset), extension);
   BROOK_ASSIGN_OR_RETURN(std::string data, ReadWholeFile(path, uint64_t{1} << 30));
-  std::vector<std::pair<uint32_t, uint32_t>> entries;
+  std::vector<Entry> entries;
   auto p = reinterpret_cast<const std::byte*>(data.data());
-  for (size_t at = 0; at + kOffsetIndexEntrySize <= data.size(); at += kOffsetIndexEntrySize) {
-    entries.emplace_back(detail::LoadBig<uint32_t>(p + at), detail::LoadBig<uint32_t>(p + at + 4));
+  for (size_t at = 0; at + entry_size <= data.size(); at += entry_size) {
+    Entry e = decode(p + at);
+    // An active segment's index is preallocated: the first all-zero entry starts the unused
+    // space (a real offset entry never has position 0; a real time entry has a timestamp).
+    if (e == Entry{}) break;
+    entries.push_back(e);
   }
-  // An active segment's index is preallocated: drop the zero entries after the real ones.
-  while (entries.size() > 1 && entries.back() == std::pair<uint32_t, uint32_t>{0, 0}) {
-    entries.pop_back();
-  }
-  if (entries.size() == 1 && entries[0] == std::pair<uint32_t, uint32_t>{0, 0}) entries.clear();
   return entries;
 }
 
+absl::StatusOr<std::vector<std::pair<uint32_t, uint32_t>>> LogInspector::OffsetIndex(size_t index) {
+  return ReadIndex<std::pair<uint32_t, uint32_t>>(
+      index, ".index", kOffsetIndexEntrySize, [](const std::byte* e) {
+        return std::pair(detail::LoadBig<uint32_t>(e), detail::LoadBig<uint32_t>(e + 4));
+      });
+}
+
 absl::StatusOr<std::vector<std::pair<int64_t, uint32_t>>> LogInspector::TimeIndex(size_t index) {
-  std::string path =
-      fmt::format("{}/{}.timeindex", dir_, SegmentFileStem(segments_[index].base_offset));
-  BROOK_ASSIGN_OR_RETURN(std::string data, ReadWholeFile(path, uint64_t{1} << 30));
-  std::vector<std::pair<int64_t, uint32_t>> entries;
-  auto p = reinterpret_cast<const std::byte*>(data.data());
-  for (size_t at = 0; at + kTimeIndexEntrySize <= data.size(); at += kTimeIndexEntrySize) {
-    int64_t ts = detail::LoadBig<int64_t>(p + at);
-    uint32_t rel = detail::LoadBig<uint32_t>(p + at + 8);
-    if (ts == 0 && rel == 0) break;  // preallocated space
-    entries.emplace_back(ts, rel);
-  }
-  return entries;
+  return ReadIndex<std::pair<int64_t, uint32_t>>(
+      index, ".timeindex", kTimeIndexEntrySize, [](const std::byte* e) {
+        return std::pair(detail::LoadBig<int64_t>(e), detail::LoadBig<uint32_t>(e + 8));
+      });
 }
 
 }  // namespace brook::storage

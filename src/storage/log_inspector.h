@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -75,6 +76,9 @@ class LogInspector {
  private:
   LogInspector(std::string dir, FileSystem* fs) : dir_(std::move(dir)), fs_(fs) {}
   absl::StatusOr<std::string> ReadWholeFile(const std::string& path, uint64_t limit);
+  template <typename Entry, typename Decode>
+  absl::StatusOr<std::vector<Entry>> ReadIndex(size_t index, std::string_view extension,
+                                               size_t entry_size, Decode decode);
 
   std::string dir_;
   FileSystem* fs_;
