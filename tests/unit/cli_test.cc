@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "brook/log.h"
 #include "support/catch.h"
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
@@ -57,6 +58,29 @@ TEST_CASE("brook log commands append, show, read and verify a log", "[cli]") {
   CHECK(bad.find("ERROR") != std::string::npos);
   CHECK(bad.find("00000000000000000000.log: byte 0") != std::string::npos);
   CHECK(bad.find("CRC-32C") != std::string::npos);
+}
+
+TEST_CASE("A log open for appending in another process cannot be opened for writing",
+          "[cli][log]") {
+  std::string cli = CliPath();
+  if (cli.empty()) return;
+  testing::TempDir dir;
+  std::string log = dir.Sub("log");
+  testing::Child writer({cli, "log", "append", log});
+  REQUIRE(writer.ok());
+  REQUIRE(write(writer.stdin_fd(), "x\n", 2) == 2);
+  char ack[16];
+  REQUIRE(read(writer.stdout_fd(), ack, sizeof(ack)) > 0);  // the writer has the log open
+  absl::StatusOr<std::unique_ptr<Log>> second = Log::Open(log, {});
+  CHECK(absl::IsFailedPrecondition(second.status()));
+  CHECK(second.status().message().find("locked") != absl::string_view::npos);
+  // Readers that do not write are welcome meanwhile.
+  auto [code, records] = Run({cli, "log", "read", log});
+  CHECK(code == 0);
+  CHECK(records.find("\tx\n") != std::string::npos);
+  writer.CloseStdin();
+  CHECK(writer.Wait() == 0);
+  CHECK(Log::Open(log, {}).ok());
 }
 
 TEST_CASE("brook refuses bad arguments and non-log directories", "[cli]") {
