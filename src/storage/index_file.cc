@@ -20,7 +20,7 @@ IndexFile::IndexFile(std::string path, std::unique_ptr<File> file, size_t entry_
 
 absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::Open(FileSystem* fs, std::string path,
                                                            size_t entry_size, uint64_t bytes_max,
-                                                           bool keep_entries) {
+                                                           bool keep_entries, bool active) {
   BROOK_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs->Open(path, OpenMode::kCreate));
   std::unique_ptr<IndexFile> index(new IndexFile(path, std::move(file), entry_size, bytes_max));
   int32_t entries = 0;
@@ -31,7 +31,10 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::Open(FileSystem* fs, std::
     BROOK_RETURN_IF_ERROR(index->file_->Truncate(0));
   }
   index->entries_.store(entries, std::memory_order_relaxed);
-  BROOK_RETURN_IF_ERROR(index->Extend());
+  // One mapping of the whole capacity serves for the file's life: the file only ever shrinks to
+  // its entries (Trim) and grows back to the capacity (Extend), and readers stay below entries().
+  BROOK_RETURN_IF_ERROR(index->Map(index->capacity_bytes_));
+  if (active) BROOK_RETURN_IF_ERROR(index->Extend());
   return index;
 }
 
@@ -39,7 +42,7 @@ absl::Status IndexFile::Map(uint64_t size) {
   if (size == 0) return absl::OkStatus();
   BROOK_ASSIGN_OR_RETURN(std::unique_ptr<MappedRegion> map, file_->MapReadOnly(size));
   data_.store(map->data(), std::memory_order_release);
-  maps_.push_back(std::move(map));
+  map_ = std::move(map);
   return absl::OkStatus();
 }
 
@@ -60,13 +63,7 @@ absl::Status IndexFile::Trim() {
   return file_->Truncate(static_cast<uint64_t>(entries()) * entry_size_);
 }
 
-absl::Status IndexFile::Extend() {
-  BROOK_RETURN_IF_ERROR(file_->Truncate(capacity_bytes_));
-  // The current mapping (if any) already covers the capacity: a file only ever shrinks to
-  // its entries and grows back to the same capacity.
-  if (maps_.empty()) return Map(capacity_bytes_);
-  return absl::OkStatus();
-}
+absl::Status IndexFile::Extend() { return file_->Truncate(capacity_bytes_); }
 
 absl::Status IndexFile::Remove(FileSystem* fs) {
   absl::Status s = fs->Remove(path_);

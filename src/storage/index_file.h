@@ -23,11 +23,12 @@ namespace brook::storage {
 class IndexFile {
  public:
   // Opens (creating if missing) the index at `path`. With `keep_entries`, the entries already in
-  // the file (size / entry_size) are trusted; otherwise the index starts empty. The file is then
-  // sized to `bytes_max` (rounded down to whole entries) so entries can be appended.
+  // the file (size / entry_size) are trusted; otherwise the index starts empty. An `active`
+  // index's file is sized to `bytes_max` (rounded down to whole entries) for appends; an inactive
+  // one keeps its size (exactly its entries).
   static absl::StatusOr<std::unique_ptr<IndexFile>> Open(FileSystem* fs, std::string path,
                                                          size_t entry_size, uint64_t bytes_max,
-                                                         bool keep_entries);
+                                                         bool keep_entries, bool active);
 
   int32_t entries() const { return entries_.load(std::memory_order_acquire); }
   int32_t max_entries() const { return max_entries_; }
@@ -60,7 +61,7 @@ class IndexFile {
   int32_t max_entries_;
   std::atomic<int32_t> entries_{0};
   std::atomic<const std::byte*> data_{nullptr};
-  std::vector<std::unique_ptr<MappedRegion>> maps_;  // the current one last
+  std::unique_ptr<MappedRegion> map_;
 };
 
 }  // namespace brook::storage

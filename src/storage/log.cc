@@ -51,6 +51,8 @@ class LogImpl {
   absl::Status WaitForAppend(int64_t offset, std::chrono::steady_clock::time_point deadline) const;
   absl::Status Flush() { return FlushTo(end_offset_.load(std::memory_order_acquire)); }
   absl::StatusOr<int64_t> TruncateTo(int64_t offset);
+  absl::StatusOr<int64_t> TruncateToLocked(int64_t offset)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
   absl::Status DeleteRecordsBefore(int64_t offset);
   absl::StatusOr<int> EnforceRetention();
   absl::Status Tick();
@@ -80,6 +82,13 @@ class LogImpl {
   absl::Status CheckWritable() const;
   absl::Status Fail(absl::Status cause);
   absl::Status FlushTo(int64_t target);
+  // Waits until no flush is running and becomes the flush leader; `target` >= 0 returns false
+  // without leading once flushed_offset reaches it.
+  bool LeadFlush(int64_t target = -1);
+  void EndFlush();
+  // As the flush leader: fsyncs the sealed segments not yet synced (all but the newest `keep`)
+  // and moves the recovery point and flushed offset past them.
+  absl::Status SyncSealed(size_t keep);
   bool FlushPolicyDue() const;
   absl::Status Roll(int64_t base_offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
   absl::StatusOr<int> EnforceRetentionLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
@@ -114,9 +123,18 @@ class LogImpl {
 
   // One appender at a time; also serializes roll, truncation, retention and close.
   Mutex append_mu_;
-  // Serializes fdatasync: concurrent FlushTo callers queue here and the first sync covers all of
-  // them (group commit). Order: append_mu_ before flush_mu_.
+  // Group commit. One flush *leader* at a time does the fdatasyncs; callers whose offsets an
+  // earlier sync already covered return at once, the rest wait on flush_cv_ (all woken together)
+  // and one of them leads the next sync, covering everything appended meanwhile. TruncateTo and
+  // Close take the leadership to exclude flushes. Order: append_mu_ before flush_mu_.
   Mutex flush_mu_;
+  CondVar flush_cv_;
+  bool flush_leader_ ABSL_GUARDED_BY(flush_mu_) = false;
+  // Segments sealed by a roll whose data is not yet fsynced, oldest first. A roll syncs the ones
+  // sealed before it (Kafka flushes the previous segment asynchronously; here the older segment
+  // has had a whole segment's worth of time to be written back); any flush syncs them all. The
+  // recovery point moves past a segment only once it is synced.
+  std::vector<std::shared_ptr<Segment>> unsynced_sealed_ ABSL_GUARDED_BY(flush_mu_);
 
   mutable Mutex failed_mu_;
   absl::Status failed_ ABSL_GUARDED_BY(failed_mu_);
@@ -264,6 +282,14 @@ absl::Status LogImpl::Load() {
       BROOK_RETURN_IF_ERROR(segment->Remove());
       ++recovery_.segments_deleted;
     } else {
+      if (scan.scanned && !active && scan.problem.empty() &&
+          segment->next_offset() < bases[i + 1]) {
+        // A sealed segment not yet fsynced when the machine went down lost its tail: its data
+        // ends before the next segment begins. Nothing after it was flushed (a flush syncs the
+        // sealed segments first), so the log ends here.
+        scan.problem = fmt::format("segment {} ends at offset {} but the next begins at {}",
+                                   segment->log_path(), segment->next_offset(), bases[i + 1]);
+      }
       set->segments.push_back(std::move(segment));
     }
     if (!scan.problem.empty()) {
@@ -441,40 +467,96 @@ bool LogImpl::FlushPolicyDue() const {
   return false;
 }
 
-absl::Status LogImpl::FlushTo(int64_t target) {
+bool LogImpl::LeadFlush(int64_t target) {
   MutexLock l(&flush_mu_);
-  if (flushed_offset_.load(std::memory_order_acquire) >= target) return absl::OkStatus();
-  BROOK_RETURN_IF_ERROR(CheckWritable());
-  // Everything below `end` lives in segments sealed (and so synced) by a roll, or in the active
-  // segment of the set loaded after it.
-  int64_t end = end_offset_.load(std::memory_order_acquire);
-  uint64_t bytes_mark = appended_bytes_.load(std::memory_order_acquire);
-  std::shared_ptr<const SegmentSet> set = snapshot();
-  absl::Status s = set->segments.back()->Sync();
-  if (!s.ok()) return Fail(s);
-  StoreMax(flushed_offset_, end);
-  flushed_bytes_mark_.store(bytes_mark, std::memory_order_relaxed);
-  last_flush_nanos_.store(NowNanos(), std::memory_order_relaxed);
+  while (true) {
+    if (target >= 0 && flushed_offset_.load(std::memory_order_acquire) >= target) return false;
+    if (!flush_leader_) break;
+    flush_cv_.Wait(&flush_mu_);
+  }
+  flush_leader_ = true;
+  return true;
+}
+
+void LogImpl::EndFlush() {
+  {
+    MutexLock l(&flush_mu_);
+    flush_leader_ = false;
+  }
+  flush_cv_.SignalAll();
+}
+
+absl::Status LogImpl::SyncSealed(size_t keep) {
+  std::vector<std::shared_ptr<Segment>> to_sync;
+  {
+    MutexLock l(&flush_mu_);
+    if (unsynced_sealed_.size() <= keep) return absl::OkStatus();
+    auto last = unsynced_sealed_.end() - static_cast<std::ptrdiff_t>(keep);
+    to_sync.assign(unsynced_sealed_.begin(), last);
+    unsynced_sealed_.erase(unsynced_sealed_.begin(), last);
+  }
+  for (const auto& segment : to_sync) {
+    absl::Status s = segment->SyncAll();
+    if (!s.ok()) return Fail(s);
+  }
+  // Everything below the next segment's base is on disk now.
+  int64_t synced_to = to_sync.back()->next_offset();
+  StoreMax(flushed_offset_, synced_to);
+  absl::Status s =
+      storage::WriteCheckpoint(fs_, dir_, kRecoveryPointFile, "recovery-point", {synced_to});
+  if (!s.ok()) {
+    // Not fatal: a crash would just scan more.
+    Say(LogLevel::kWarning, fmt::format("log {}: could not write the recovery point: {}", dir_, s));
+  }
   return absl::OkStatus();
+}
+
+absl::Status LogImpl::FlushTo(int64_t target) {
+  if (flushed_offset_.load(std::memory_order_acquire) >= target) return absl::OkStatus();
+  if (!LeadFlush(target)) return absl::OkStatus();  // a sync by another caller covered us
+  absl::Status result = [&]() -> absl::Status {
+    BROOK_RETURN_IF_ERROR(CheckWritable());
+    // Order matters: the end offset first, then the segment set, then the sealed-but-unsynced
+    // list. A roll puts the old segment on that list before it publishes the new set, so every
+    // offset below `end` is in a listed segment or in the active segment of `set`.
+    int64_t end = end_offset_.load(std::memory_order_acquire);
+    uint64_t bytes_mark = appended_bytes_.load(std::memory_order_acquire);
+    std::shared_ptr<const SegmentSet> set = snapshot();
+    BROOK_RETURN_IF_ERROR(SyncSealed(0));
+    absl::Status s = set->segments.back()->Sync();
+    if (!s.ok()) return Fail(s);
+    StoreMax(flushed_offset_, end);
+    flushed_bytes_mark_.store(bytes_mark, std::memory_order_relaxed);
+    last_flush_nanos_.store(NowNanos(), std::memory_order_relaxed);
+    return absl::OkStatus();
+  }();
+  EndFlush();
+  return result;
 }
 
 absl::Status LogImpl::Roll(int64_t base_offset) {
   std::shared_ptr<const SegmentSet> set = snapshot();
   BROOK_ASSIGN_OR_RETURN(std::unique_ptr<Segment> next,
                          Segment::Create(segment_config_, base_offset, clock_->NowMs()));
-  absl::Status s = set->segments.back()->Seal();
+  // Trim the finished segment now, fsync it later (see unsynced_sealed_): an fdatasync of a whole
+  // segment inside Append would stall the appender for tens of milliseconds.
+  absl::Status s = set->segments.back()->Seal(/*sync=*/false);
   if (s.ok()) s = fs_->SyncDir(dir_);  // the new segment's name must survive a crash
   if (!s.ok()) {
     next->Remove().IgnoreError();
     return Fail(s);
   }
+  {
+    MutexLock l(&flush_mu_);
+    unsynced_sealed_.push_back(set->segments.back());
+  }
   auto rolled = std::make_shared<SegmentSet>(*set);
   rolled->segments.push_back(std::move(next));
   Publish(std::move(rolled));
-  StoreMax(flushed_offset_, base_offset);
-  s = storage::WriteCheckpoint(fs_, dir_, kRecoveryPointFile, "recovery-point", {base_offset});
-  if (!s.ok()) {
-    Say(LogLevel::kWarning, fmt::format("log {}: could not write the recovery point: {}", dir_, s));
+  if (LeadFlush()) {
+    s = SyncSealed(/*keep=*/1);
+    EndFlush();
+    BROOK_RETURN_IF_ERROR(s);
   }
   return EnforceRetentionLocked().status();
 }
@@ -537,7 +619,15 @@ absl::Status LogImpl::DeleteRecordsBefore(int64_t offset) {
 absl::StatusOr<int64_t> LogImpl::TruncateTo(int64_t offset) {
   MutexLock l(&append_mu_);
   BROOK_RETURN_IF_ERROR(CheckWritable());
-  MutexLock f(&flush_mu_);
+  LeadFlush();
+  absl::StatusOr<int64_t> result = TruncateToLocked(offset);
+  EndFlush();
+  return result;
+}
+
+absl::StatusOr<int64_t> LogImpl::TruncateToLocked(int64_t offset) {
+  // No sealed segment may wait for a sync across a truncation that could reactivate it.
+  BROOK_RETURN_IF_ERROR(SyncSealed(0));
   int64_t end = end_offset_.load(std::memory_order_relaxed);
   if (offset >= end) return end;
   int64_t start = start_offset_.load(std::memory_order_relaxed);
@@ -606,6 +696,12 @@ absl::Status LogImpl::Tick() {
   if (p.interval.count() > 0 && flushed_offset() < end_offset() && FlushPolicyDue()) {
     BROOK_RETURN_IF_ERROR(Flush());
   }
+  if (LeadFlush()) {  // sealed segments: keep the recovery scan short
+    absl::Status s = CheckWritable();
+    if (s.ok()) s = SyncSealed(0);
+    EndFlush();
+    BROOK_RETURN_IF_ERROR(s);
+  }
   if (options_.retention_bytes >= 0 || options_.retention_age.count() >= 0) {
     BROOK_RETURN_IF_ERROR(EnforceRetention().status());
   }
@@ -617,12 +713,13 @@ absl::Status LogImpl::Close() {
   {
     MutexLock l(&append_mu_);
     if (closed_.load(std::memory_order_acquire)) return absl::OkStatus();
-    MutexLock f(&flush_mu_);
+    LeadFlush();
     if (!failed_flag_.load(std::memory_order_acquire) && snapshot() != nullptr) {
       // Seal = final time-index entry, files trimmed to their contents, everything fsynced;
       // then the marker that lets the next Open skip the scan.
       std::shared_ptr<const SegmentSet> set = snapshot();
-      result = set->segments.back()->Seal();
+      result = SyncSealed(0);
+      if (result.ok()) result = set->segments.back()->Seal(/*sync=*/true);
       if (result.ok()) {
         int64_t end = end_offset_.load(std::memory_order_relaxed);
         StoreMax(flushed_offset_, end);
@@ -630,6 +727,7 @@ absl::Status LogImpl::Close() {
       }
     }
     closed_.store(true, std::memory_order_seq_cst);
+    EndFlush();
     lock_.reset();
   }
   MutexLock w(&wait_mu_);

@@ -69,15 +69,15 @@ absl::Status Segment::MapData(uint64_t size) {
   return absl::OkStatus();
 }
 
-absl::Status Segment::OpenFiles(bool create, bool keep_index_entries) {
+absl::Status Segment::OpenFiles(bool create, bool keep_index_entries, bool active) {
   BROOK_ASSIGN_OR_RETURN(
       file_, config_.fs->Open(log_path(), create ? OpenMode::kCreate : OpenMode::kReadWrite));
   BROOK_ASSIGN_OR_RETURN(
       offset_index_, IndexFile::Open(config_.fs, PathFor(kIndexExtension), kOffsetIndexEntrySize,
-                                     config_.index_bytes_max, keep_index_entries));
+                                     config_.index_bytes_max, keep_index_entries, active));
   BROOK_ASSIGN_OR_RETURN(
       time_index_, IndexFile::Open(config_.fs, PathFor(kTimeIndexExtension), kTimeIndexEntrySize,
-                                   config_.index_bytes_max, keep_index_entries));
+                                   config_.index_bytes_max, keep_index_entries, active));
   return absl::OkStatus();
 }
 
@@ -85,7 +85,8 @@ absl::StatusOr<std::unique_ptr<Segment>> Segment::Create(const SegmentConfig& co
                                                          int64_t base_offset, int64_t now_ms) {
   std::unique_ptr<Segment> segment(new Segment(config, base_offset, now_ms));
   absl::Status s = [&]() -> absl::Status {
-    BROOK_RETURN_IF_ERROR(segment->OpenFiles(/*create=*/true, /*keep_index_entries=*/false));
+    BROOK_RETURN_IF_ERROR(
+        segment->OpenFiles(/*create=*/true, /*keep_index_entries=*/false, /*active=*/true));
     BROOK_RETURN_IF_ERROR(segment->file_->Truncate(0));
     BROOK_RETURN_IF_ERROR(segment->file_->Allocate(config.segment_bytes_max));
     return segment->MapData(config.segment_bytes_max);
@@ -109,7 +110,8 @@ absl::StatusOr<std::unique_ptr<Segment>> Segment::Open(const SegmentConfig& conf
       if (!exists) trusted = false;
     }
   }
-  BROOK_RETURN_IF_ERROR(segment->OpenFiles(/*create=*/false, /*keep_index_entries=*/trusted));
+  BROOK_RETURN_IF_ERROR(
+      segment->OpenFiles(/*create=*/false, /*keep_index_entries=*/trusted, active));
   BROOK_ASSIGN_OR_RETURN(uint64_t file_size, segment->file_->Size());
   segment->size_.store(file_size, std::memory_order_relaxed);
   BROOK_RETURN_IF_ERROR(
@@ -130,7 +132,7 @@ absl::StatusOr<std::unique_ptr<Segment>> Segment::Open(const SegmentConfig& conf
   if (active) {
     BROOK_RETURN_IF_ERROR(segment->file_->Allocate(config.segment_bytes_max));
   } else if (!trusted) {
-    BROOK_RETURN_IF_ERROR(segment->Seal());
+    BROOK_RETURN_IF_ERROR(segment->Seal(/*sync=*/true));
   }
   segment->synced_size_ = segment->size();
   return segment;
@@ -336,7 +338,13 @@ absl::Status Segment::Sync() {
   return absl::OkStatus();
 }
 
-absl::Status Segment::Seal() {
+absl::Status Segment::SyncAll() {
+  BROOK_RETURN_IF_ERROR(file_->Sync());
+  BROOK_RETURN_IF_ERROR(offset_index_->Sync());
+  return time_index_->Sync();
+}
+
+absl::Status Segment::Seal(bool sync) {
   int32_t n = time_index_->entries();
   int64_t last_ts = n > 0 ? LoadBig<int64_t>(time_index_->entry(n - 1)) : kNoTimestamp;
   int64_t max_ts = max_timestamp_.load(std::memory_order_relaxed);
@@ -346,11 +354,7 @@ absl::Status Segment::Seal() {
   BROOK_RETURN_IF_ERROR(file_->Truncate(size()));
   BROOK_RETURN_IF_ERROR(offset_index_->Trim());
   BROOK_RETURN_IF_ERROR(time_index_->Trim());
-  BROOK_RETURN_IF_ERROR(file_->Sync());
-  BROOK_RETURN_IF_ERROR(offset_index_->Sync());
-  BROOK_RETURN_IF_ERROR(time_index_->Sync());
-  synced_size_ = size();
-  return absl::OkStatus();
+  return sync ? SyncAll() : absl::OkStatus();
 }
 
 absl::Status Segment::Reactivate() {

@@ -40,7 +40,7 @@ struct SegmentConfig {
 
 // What scanning a segment found.
 struct SegmentScan {
-  bool scanned = false;          // the segment was scanned and its indexes rebuilt
+  bool scanned = false;  // the segment was scanned and its indexes rebuilt
   int64_t batches = 0;
   uint64_t valid_bytes = 0;      // bytes of whole, valid batches from position 0
   uint64_t truncated_bytes = 0;  // non-zero bytes found after them (torn or corrupt)
@@ -98,8 +98,10 @@ class Segment {
   // Makes the data written so far durable (fdatasync of the .log).
   absl::Status Sync();
   // The segment stops being active: final time-index entry, files trimmed to their contents,
-  // everything fsynced.
-  absl::Status Seal();
+  // and (with `sync`) everything fsynced.
+  absl::Status Seal(bool sync);
+  // fdatasync of the .log and both indexes.
+  absl::Status SyncAll();
   // Undoes Seal so appends can continue (after a truncation into this segment).
   absl::Status Reactivate();
   // Cuts the segment at `position` (a batch boundary), after which its next offset is
@@ -110,7 +112,7 @@ class Segment {
 
  private:
   Segment(const SegmentConfig& config, int64_t base_offset, int64_t created_ms);
-  absl::Status OpenFiles(bool create, bool keep_index_entries);
+  absl::Status OpenFiles(bool create, bool keep_index_entries, bool active);
   absl::Status MapData(uint64_t size);
   absl::Status CheckIndexes() const;
   absl::Status LoadTrustedTail();

@@ -62,6 +62,7 @@ class CondVar {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     cv_.wait_for(*mu, timeout);
   }
+  void Wait(Mutex* mu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { cv_.wait(*mu); }
   void SignalAll() { cv_.notify_all(); }
 
  private:
