@@ -20,6 +20,12 @@ namespace {
 
 using storage::Segment;
 
+// Sealed segments may wait this many for their fsync (a flush, Tick() or Close() syncs them;
+// the kernel writes them back meanwhile). Past it a roll syncs all but the newest half, so a crash
+// rescans at most this many segments plus the active one, and an appender that outruns the disk
+// is held to the disk's speed instead of filling the page cache.
+constexpr size_t kUnsyncedSealedMax = 8;
+
 using storage::kCleanShutdownFile;
 using storage::kFormatVersion;
 using storage::kLockFile;
@@ -89,6 +95,7 @@ class LogImpl {
   // As the flush leader: fsyncs the sealed segments not yet synced (all but the newest `keep`)
   // and moves the recovery point and flushed offset past them.
   absl::Status SyncSealed(size_t keep);
+  absl::Status SyncDirIfNeeded();
   bool FlushPolicyDue() const;
   absl::Status Roll(int64_t base_offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
   absl::StatusOr<int> EnforceRetentionLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
@@ -130,11 +137,14 @@ class LogImpl {
   Mutex flush_mu_;
   CondVar flush_cv_;
   bool flush_leader_ ABSL_GUARDED_BY(flush_mu_) = false;
-  // Segments sealed by a roll whose data is not yet fsynced, oldest first. A roll syncs the ones
-  // sealed before it (Kafka flushes the previous segment asynchronously; here the older segment
-  // has had a whole segment's worth of time to be written back); any flush syncs them all. The
-  // recovery point moves past a segment only once it is synced.
+  // Segments sealed by a roll whose data is not yet fsynced, oldest first. Past
+  // kUnsyncedSealedMax a roll fsyncs the older half (Kafka flushes the previous segment
+  // asynchronously; an fsync of a whole segment inside Append stalled it for tens of ms); any
+  // flush, Tick() and Close() sync them all. The recovery point moves past a segment only once
+  // it is synced.
   std::vector<std::shared_ptr<Segment>> unsynced_sealed_ ABSL_GUARDED_BY(flush_mu_);
+  // A segment was created since the directory was last fsynced.
+  bool dir_unsynced_ ABSL_GUARDED_BY(flush_mu_) = false;
 
   mutable Mutex failed_mu_;
   absl::Status failed_ ABSL_GUARDED_BY(failed_mu_);
@@ -486,7 +496,20 @@ void LogImpl::EndFlush() {
   flush_cv_.SignalAll();
 }
 
+absl::Status LogImpl::SyncDirIfNeeded() {
+  {
+    MutexLock l(&flush_mu_);
+    if (!dir_unsynced_) return absl::OkStatus();
+    dir_unsynced_ = false;
+  }
+  absl::Status s = fs_->SyncDir(dir_);
+  if (!s.ok()) return Fail(s);
+  return absl::OkStatus();
+}
+
 absl::Status LogImpl::SyncSealed(size_t keep) {
+  // New segment files must be in the directory on disk before their data counts as flushed.
+  BROOK_RETURN_IF_ERROR(SyncDirIfNeeded());
   std::vector<std::shared_ptr<Segment>> to_sync;
   {
     MutexLock l(&flush_mu_);
@@ -541,20 +564,22 @@ absl::Status LogImpl::Roll(int64_t base_offset) {
   // Trim the finished segment now, fsync it later (see unsynced_sealed_): an fdatasync of a whole
   // segment inside Append would stall the appender for tens of milliseconds.
   absl::Status s = set->segments.back()->Seal(/*sync=*/false);
-  if (s.ok()) s = fs_->SyncDir(dir_);  // the new segment's name must survive a crash
   if (!s.ok()) {
     next->Remove().IgnoreError();
     return Fail(s);
   }
+  size_t unsynced;
   {
     MutexLock l(&flush_mu_);
     unsynced_sealed_.push_back(set->segments.back());
+    unsynced = unsynced_sealed_.size();
+    dir_unsynced_ = true;  // the new segment's name is not durable until the next SyncDir
   }
   auto rolled = std::make_shared<SegmentSet>(*set);
   rolled->segments.push_back(std::move(next));
   Publish(std::move(rolled));
-  if (LeadFlush()) {
-    s = SyncSealed(/*keep=*/1);
+  if (unsynced > kUnsyncedSealedMax && LeadFlush()) {
+    s = SyncSealed(kUnsyncedSealedMax / 2);
     EndFlush();
     BROOK_RETURN_IF_ERROR(s);
   }

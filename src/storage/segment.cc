@@ -354,6 +354,9 @@ absl::Status Segment::Seal(bool sync) {
   BROOK_RETURN_IF_ERROR(file_->Truncate(size()));
   BROOK_RETURN_IF_ERROR(offset_index_->Trim());
   BROOK_RETURN_IF_ERROR(time_index_->Trim());
+  // Without `sync` the fsync comes later (Log::SyncSealed). Starting writeback here with
+  // sync_file_range was measured: it cost the appender a third of its throughput, so the
+  // kernel's flusher threads are left to it.
   return sync ? SyncAll() : absl::OkStatus();
 }
 
