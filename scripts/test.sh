@@ -14,6 +14,8 @@ bash scripts/install-deps.sh || exit 1
 mkdir -p build/logs
 status=0
 summary=()
+total_passed=0
+total_failed=0
 presets=(dev asan)
 # ThreadSanitizer and the libFuzzer corpus run need clang (and its runtimes, which
 # install-deps.sh --with-extras installs).
@@ -52,6 +54,12 @@ for preset in "${presets[@]}"; do
   fi
   ctest_line="$(grep -E '^[0-9]+% tests passed' "$log" | tail -n 1 || true)"
   summary+=("$preset: $result${ctest_line:+ ($ctest_line)}")
+  if [[ "$ctest_line" =~ ([0-9]+)\ tests\ failed\ out\ of\ ([0-9]+) ]]; then
+    total_failed=$((total_failed + BASH_REMATCH[1]))
+    total_passed=$((total_passed + BASH_REMATCH[2] - BASH_REMATCH[1]))
+  elif [ "$result" = FAILED ]; then
+    total_failed=$((total_failed + 1))  # failed before ctest ran (configure or build)
+  fi
 done
 
 echo
@@ -59,4 +67,6 @@ echo "==> summary"
 for line in "${summary[@]}"; do
   echo "  $line"
 done
+# One closing line over every preset, in the plain "N passed, N failed" form.
+echo "all presets: $total_passed passed, $total_failed failed"
 exit "$status"
