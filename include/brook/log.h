@@ -15,7 +15,8 @@
 //
 // Offsets: start_offset() <= flushed_offset() <= end_offset(). start_offset is the first
 // retained offset, end_offset the next offset to assign (Kafka's log end offset), flushed_offset
-// the end of what is known to be on disk (fdatasync'd).
+// the end of what is known to be on disk (fdatasync'd, with the directory entries of its files):
+// every retained record below it survives a machine crash.
 //
 // Durability, per call: *appended* means the batch has its offsets and readers can see it; it is in
 // the page cache and survives a crash of the process. *flushed* means it is on disk and survives a
@@ -25,22 +26,25 @@
 // (Linux may have dropped the unsynced pages, so retrying as if the data were safe would lie).
 // Reads keep working; reopen the Log to recover.
 //
-// Thread safety: thread-safe. Appends, flushes, truncation, retention and Close are serialized by
-// one internal mutex (one appender at a time). Reads and waits never take that mutex: they see an
-// atomically published end and only ever whole batches, so any number of readers run alongside the
-// appender.
+// Thread safety: thread-safe. Appends, truncation, retention and Close are serialized by one
+// internal mutex (one appender at a time). Flushes run outside it, one fdatasync at a time, shared
+// by every caller it covers (group commit). Reads and waits take neither: they see an atomically
+// published end and only ever whole batches, so any number of readers run alongside the appender.
+// Destroying the Log while another thread is inside one of its calls is a bug (threads blocked in
+// WaitForAppend are woken and let out first).
 //
 // Memory-map lifetime: the batches of a ReadResult point into mapped segment files. A ReadResult
 // pins the segments it read; retention and truncation unlink retired segments at once but unmap
 // them only when the last ReadResult pinning them is destroyed. Exception: TruncateTo overwrites
 // the truncated suffix of the segment it cuts in place, so a ReadResult holding batches at or past
-// the truncation point sees them change (re-Parse fails with DataLoss); don't keep reads across a
-// truncation of their range.
+// the truncation point sees them change to zeros (re-Parse fails with InvalidArgument); the
+// memory stays mapped and readable. Don't keep reads across a truncation of their range.
 //
 // Crash recovery: Open() after a clean Close() trusts the files and does not scan. After a crash it
-// scans every segment from the last recovery checkpoint (the segment roll that last fsynced
-// everything before it), checks each batch (size, CRC-32C, increasing offsets), truncates at the
-// first bad one and rebuilds the indexes. Nothing flushed is lost and nothing torn is served; what
+// scans every segment not known to be fsynced (from the recovery checkpoint, written when sealed
+// segments are synced: by a flush, Tick(), or a roll once more than 8 sealed segments wait),
+// checks each batch (size, CRC-32C, increasing offsets), truncates at the first bad one and
+// rebuilds the indexes. Nothing flushed is lost and nothing torn is served; what
 // was cut is reported in recovery_summary() and through the logger.
 
 #ifndef BROOK_LOG_H_
@@ -202,7 +206,8 @@ class Log {
   // Also runs on every roll.
   absl::StatusOr<int> EnforceRetention();
 
-  // Periodic work: the interval flush and retention. Call it from a timer thread; tests call it
+  // Periodic work: the interval flush, the fsync of sealed segments (which keeps the recovery
+  // scan short) and retention. Call it from a timer thread, say every second; tests call it
   // directly.
   absl::Status Tick();
 

@@ -22,8 +22,10 @@
 namespace brook {
 
 // When the Log calls fdatasync by itself. Any combination; a zero field is off. Whatever the
-// policy, Log::Flush() and Append with Durability::kFlushed flush on demand, and a roll or a
-// clean Close() flushes the segments they finish.
+// policy, Log::Flush() and Append with Durability::kFlushed flush on demand, and a clean Close()
+// flushes everything. Segments finished by a roll are fsynced by the next flush or Log::Tick(),
+// or by a roll once more than 8 of them wait (Kafka, too, flushes a rolled segment
+// asynchronously).
 struct FlushPolicy {
   // Flush once this many records are appended but not flushed. 1 = every append. Default: off.
   int64_t records = 0;

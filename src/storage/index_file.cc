@@ -1,5 +1,6 @@
 #include "storage/index_file.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "brook/detail/check.h"
@@ -56,11 +57,17 @@ absl::Status IndexFile::Append(const std::byte* entry) {
 }
 
 void IndexFile::TruncateEntries(int32_t n) {
-  if (n < entries_.load(std::memory_order_relaxed)) entries_.store(n, std::memory_order_release);
+  int32_t current = entries_.load(std::memory_order_relaxed);
+  if (n >= current) return;
+  entries_published_max_ = std::max(entries_published_max_, current);
+  entries_.store(n, std::memory_order_release);
 }
 
 absl::Status IndexFile::Trim() {
-  return file_->Truncate(static_cast<uint64_t>(entries()) * entry_size_);
+  // Not below what a reader may still be looking at (see TruncateEntries): a mapped page past
+  // the end of the file would fault. The stale entries left fail the sanity check on reopen.
+  int32_t keep = std::max(entries(), entries_published_max_);
+  return file_->Truncate(static_cast<uint64_t>(keep) * entry_size_);
 }
 
 absl::Status IndexFile::Extend() { return file_->Truncate(capacity_bytes_); }

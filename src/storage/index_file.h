@@ -60,6 +60,7 @@ class IndexFile {
   uint64_t capacity_bytes_;
   int32_t max_entries_;
   std::atomic<int32_t> entries_{0};
+  int32_t entries_published_max_ = 0;  // the most entries ever published before a truncation
   std::atomic<const std::byte*> data_{nullptr};
   std::unique_ptr<MappedRegion> map_;
 };

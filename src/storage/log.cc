@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <thread>
 
 #include "brook/detail/check.h"
@@ -78,7 +79,7 @@ class LogImpl {
   absl::Status CheckDirectory();
   void Say(LogLevel level, const std::string& message) const;
   std::shared_ptr<const SegmentSet> snapshot() const {
-    ReaderMutexLock l(&snapshot_mu_);
+    MutexLock l(&snapshot_mu_);  // exclusive: held for a pointer copy; never starves Publish
     return snapshot_;
   }
   void Publish(std::shared_ptr<const SegmentSet> set) {
@@ -171,6 +172,8 @@ LogImpl::LogImpl(std::string dir, LogOptions options)
 LogImpl::~LogImpl() {
   absl::Status s = Close();
   if (!s.ok()) Say(LogLevel::kError, fmt::format("closing log {}: {}", dir_, s));
+  // Close woke every WaitForAppend; let them leave before their mutex and condvar go.
+  while (waiters_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
 }
 
 void LogImpl::Say(LogLevel level, const std::string& message) const {
@@ -336,7 +339,7 @@ absl::Status LogImpl::Load() {
   if (!clean_shutdown) {
     // What the scan found may still sit only in the page cache (a killed process): make it
     // durable so flushed_offset can start at the end.
-    BROOK_RETURN_IF_ERROR(set->segments.back()->Sync());
+    BROOK_RETURN_IF_ERROR(set->segments.back()->SyncAll());
   }
   int64_t end = active.next_offset();
   start_offset_.store(std::max(log_start, set->segments.front()->base_offset()));
@@ -430,6 +433,11 @@ absl::StatusOr<AppendResult> LogImpl::Append(std::span<const std::byte> bytes,
     MutexLock l(&append_mu_);
     BROOK_RETURN_IF_ERROR(CheckWritable());
     int64_t base = end_offset_.load(std::memory_order_relaxed);
+    if (base > std::numeric_limits<int64_t>::max() - 1 - batch.last_offset_delta()) {
+      return WithErrorCode(
+          absl::OutOfRangeError(fmt::format("log {} is out of offsets: end offset {}", dir_, base)),
+          ErrorCode::kOffsetOutOfRange);
+    }
     int64_t last = base + batch.last_offset_delta();
     std::shared_ptr<const SegmentSet> set = snapshot();
     if (set->segments.back()->ShouldRoll(batch.size_bytes(), last, clock_->NowMs(),
@@ -508,16 +516,19 @@ absl::Status LogImpl::SyncDirIfNeeded() {
 }
 
 absl::Status LogImpl::SyncSealed(size_t keep) {
-  // New segment files must be in the directory on disk before their data counts as flushed.
-  BROOK_RETURN_IF_ERROR(SyncDirIfNeeded());
   std::vector<std::shared_ptr<Segment>> to_sync;
   {
     MutexLock l(&flush_mu_);
-    if (unsynced_sealed_.size() <= keep) return absl::OkStatus();
-    auto last = unsynced_sealed_.end() - static_cast<std::ptrdiff_t>(keep);
-    to_sync.assign(unsynced_sealed_.begin(), last);
-    unsynced_sealed_.erase(unsynced_sealed_.begin(), last);
+    if (unsynced_sealed_.size() > keep) {
+      auto last = unsynced_sealed_.end() - static_cast<std::ptrdiff_t>(keep);
+      to_sync.assign(unsynced_sealed_.begin(), last);
+      unsynced_sealed_.erase(unsynced_sealed_.begin(), last);
+    }
   }
+  // After taking the list: every segment on it (and the caller's active segment) was created
+  // before this directory sync, so their names are durable before their data counts as flushed.
+  BROOK_RETURN_IF_ERROR(SyncDirIfNeeded());
+  if (to_sync.empty()) return absl::OkStatus();
   for (const auto& segment : to_sync) {
     absl::Status s = segment->SyncAll();
     if (!s.ok()) return Fail(s);
@@ -614,8 +625,16 @@ absl::StatusOr<int> LogImpl::EnforceRetentionLocked() {
   auto kept = std::make_shared<SegmentSet>();
   kept->segments.assign(segments.begin() + static_cast<std::ptrdiff_t>(k), segments.end());
   int64_t new_start = std::max(start, kept->segments.front()->base_offset());
+  {
+    // Deleted segments need no fsync any more. Whatever is below the new start is gone, so
+    // flushed_offset (which speaks only of retained records) moves up to it.
+    MutexLock l(&flush_mu_);
+    std::erase_if(unsynced_sealed_,
+                  [&](const auto& seg) { return seg->next_offset() <= new_start; });
+  }
   Publish(kept);
   start_offset_.store(new_start, std::memory_order_release);
+  StoreMax(flushed_offset_, new_start);
   // Readers holding the old set keep the mappings alive; the files can go now.
   for (size_t i = 0; i < k; ++i) BROOK_RETURN_IF_ERROR(segments[i]->Remove());
   BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
@@ -681,32 +700,44 @@ absl::StatusOr<int64_t> LogImpl::TruncateToLocked(int64_t offset) {
     // truncateFullyAndStartAt does.
     BROOK_ASSIGN_OR_RETURN(std::unique_ptr<Segment> fresh,
                            Segment::Create(segment_config_, start, clock_->NowMs()));
-    BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
-    BROOK_RETURN_IF_ERROR(
-        storage::WriteCheckpoint(fs_, dir_, kRecoveryPointFile, "recovery-point", {start}));
+    absl::Status s = fs_->SyncDir(dir_);
+    if (s.ok()) {
+      s = storage::WriteCheckpoint(fs_, dir_, kRecoveryPointFile, "recovery-point", {start});
+    }
+    if (!s.ok()) {
+      fresh->Remove().IgnoreError();  // nothing else has changed yet
+      return s;
+    }
     auto empty = std::make_shared<SegmentSet>();
     empty->segments.push_back(std::move(fresh));
     Publish(empty);
-    for (const auto& old : segments) BROOK_RETURN_IF_ERROR(old->Remove());
-    BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
     end_offset_.store(start, std::memory_order_seq_cst);
     flushed_offset_.store(start, std::memory_order_release);
+    // From here on a failure leaves files the log no longer uses: fail rather than guess.
+    for (const auto& old : segments) {
+      if (s.ok()) s = old->Remove();
+    }
+    if (s.ok()) s = fs_->SyncDir(dir_);
+    if (!s.ok()) return Fail(s);
     return start;
   }
   bool active = index + 1 == segments.size();
   if (!active) {
-    // The cut segment is below the recovery point: pull the point down so a crash rescans it.
+    // The cut segment is below the recovery point: pull the point down so a crash rescans it,
+    // and make it appendable again. Both leave the log as it was if they fail.
     BROOK_RETURN_IF_ERROR(storage::WriteCheckpoint(fs_, dir_, kRecoveryPointFile, "recovery-point",
                                                    {segment.base_offset()}));
+    BROOK_RETURN_IF_ERROR(segment.Reactivate());
     auto kept = std::make_shared<SegmentSet>();
     kept->segments.assign(segments.begin(),
                           segments.begin() + static_cast<std::ptrdiff_t>(index) + 1);
     Publish(kept);
+    absl::Status s;
     for (size_t i = index + 1; i < segments.size(); ++i) {
-      BROOK_RETURN_IF_ERROR(segments[i]->Remove());
+      if (s.ok()) s = segments[i]->Remove();
     }
-    BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
-    BROOK_RETURN_IF_ERROR(segment.Reactivate());
+    if (s.ok()) s = fs_->SyncDir(dir_);
+    if (!s.ok()) return Fail(s);  // the later segments are unpublished but may be on disk
   }
   absl::Status s = segment.TruncateAt(position, new_end);
   if (!s.ok()) return Fail(s);
@@ -851,8 +882,8 @@ absl::StatusOr<int64_t> LogImpl::OffsetForTimestamp(int64_t timestamp_ms) const 
   std::shared_ptr<const SegmentSet> set = snapshot();
   for (const auto& segment : set->segments) {
     if (segment->next_offset() <= start || segment->max_timestamp() < timestamp_ms) continue;
-    std::optional<int64_t> offset = segment->FindOffsetForTimestamp(timestamp_ms);
-    if (offset && *offset >= start) return *offset;
+    std::optional<int64_t> offset = segment->FindOffsetForTimestamp(timestamp_ms, start);
+    if (offset) return *offset;
   }
   return absl::NotFoundError(
       fmt::format("log {} has no record with timestamp >= {}", dir_, timestamp_ms));

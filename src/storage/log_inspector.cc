@@ -11,6 +11,11 @@
 #include "util/status_macros.h"
 
 namespace brook::storage {
+namespace {
+// Index files larger than this are read only this far (a hostile file must not drive the
+// allocation); brook's own are at most LogOptions::index_bytes_max.
+constexpr uint64_t kIndexFileBytesMax = uint64_t{64} << 20;
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<LogInspector>> LogInspector::Open(const std::string& dir,
                                                                  FileSystem* fs) {
@@ -131,7 +136,7 @@ absl::StatusOr<std::vector<Entry>> LogInspector::ReadIndex(size_t index, std::st
                                                            size_t entry_size, Decode decode) {
   std::string path =
       fmt::format("{}/{}{}", dir_, SegmentFileStem(segments_[index].base_offset), extension);
-  BROOK_ASSIGN_OR_RETURN(std::string data, ReadWholeFile(path, uint64_t{1} << 30));
+  BROOK_ASSIGN_OR_RETURN(std::string data, ReadWholeFile(path, kIndexFileBytesMax));
   std::vector<Entry> entries;
   auto p = reinterpret_cast<const std::byte*>(data.data());
   for (size_t at = 0; at + entry_size <= data.size(); at += entry_size) {

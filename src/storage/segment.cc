@@ -24,8 +24,8 @@ constexpr std::string_view kTimeIndexExtension = ".timeindex";
 
 // Header fields of the batch at `p` (at least kHeaderSize bytes).
 int64_t BatchLastOffset(const std::byte* p) {
-  return LoadBig<int64_t>(p + batch_layout::kBaseOffset) +
-         LoadBig<int32_t>(p + batch_layout::kLastOffsetDelta);
+  return detail::WrappingAdd(LoadBig<int64_t>(p + batch_layout::kBaseOffset),
+                             LoadBig<int32_t>(p + batch_layout::kLastOffsetDelta));
 }
 
 // The size of the batch at `position` of `bytes`, if a plausible header is fully there.
@@ -244,10 +244,7 @@ absl::Status Segment::Recover(SegmentScan* scan) {
                                    batch->base_offset(), batch->last_offset(), next);
       break;
     }
-    if (offset_index_->full() || time_index_->entries() >= time_index_->max_entries() - 1) {
-      result.problem = fmt::format("index full at byte {}", position);
-      break;
-    }
+
     if (batch->max_timestamp() > max_timestamp_.load(std::memory_order_relaxed)) {
       max_timestamp_.store(batch->max_timestamp(), std::memory_order_relaxed);
       offset_of_max_timestamp_ = batch->last_offset();
@@ -294,7 +291,10 @@ absl::Status Segment::AppendTimeIndexEntry(int64_t timestamp, int64_t offset) {
 
 absl::Status Segment::MaybeAddIndexEntries(uint64_t position, uint64_t batch_bytes,
                                            int64_t last_offset, int64_t /*max_timestamp*/) {
-  if (bytes_since_index_entry_ > config_.index_interval_bytes) {
+  // A full index (possible in recovery, when the options shrank) just stops growing: it is
+  // sparse anyway, and the segment rolls before its next append.
+  bool room = !offset_index_->full() && time_index_->entries() < time_index_->max_entries() - 1;
+  if (bytes_since_index_entry_ > config_.index_interval_bytes && room) {
     std::array<std::byte, kOffsetIndexEntrySize> entry;
     StoreBig<uint32_t>(entry.data(), static_cast<uint32_t>(last_offset - base_offset_));
     StoreBig<uint32_t>(entry.data() + 4, static_cast<uint32_t>(position));
@@ -351,7 +351,10 @@ absl::Status Segment::Seal(bool sync) {
   if (max_ts > last_ts && max_ts != kNoTimestamp && !time_index_->full()) {
     BROOK_RETURN_IF_ERROR(AppendTimeIndexEntry(max_ts, offset_of_max_timestamp_));
   }
-  BROOK_RETURN_IF_ERROR(file_->Truncate(size()));
+  // Never below the largest size ever published: after a TruncateAt a reader may still hold
+  // views past the cut, and a mapped page past the end of the file would fault (SIGBUS). The
+  // zeros left then read as the end of the data.
+  BROOK_RETURN_IF_ERROR(file_->Truncate(std::max(size(), published_size_max_)));
   BROOK_RETURN_IF_ERROR(offset_index_->Trim());
   BROOK_RETURN_IF_ERROR(time_index_->Trim());
   // Without `sync` the fsync comes later (Log::SyncSealed). Starting writeback here with
@@ -370,6 +373,7 @@ absl::Status Segment::Reactivate() {
 absl::Status Segment::TruncateAt(uint64_t position, int64_t next_offset) {
   uint64_t old_size = size();
   BROOK_CHECK(position <= old_size);
+  published_size_max_ = std::max(published_size_max_, old_size);
   // Publish the shorter size first so no new reader starts on the bytes being zeroed.
   size_.store(position, std::memory_order_release);
   next_offset_.store(next_offset, std::memory_order_release);
@@ -451,7 +455,8 @@ uint64_t Segment::FindPosition(int64_t offset) const {
   return data.size();
 }
 
-std::optional<int64_t> Segment::FindOffsetForTimestamp(int64_t timestamp_ms) const {
+std::optional<int64_t> Segment::FindOffsetForTimestamp(int64_t timestamp_ms,
+                                                       int64_t from_offset) const {
   if (max_timestamp() < timestamp_ms) return std::nullopt;
   // Start after the last time-index entry whose timestamp is below the target: every record up
   // to that entry's offset is older.
@@ -466,15 +471,20 @@ std::optional<int64_t> Segment::FindOffsetForTimestamp(int64_t timestamp_ms) con
     }
   }
   if (lo > 0) start = base_offset_ + LoadBig<uint32_t>(time_index_->entry(lo - 1) + 8);
+  start = std::max(start, from_offset);
   std::span<const std::byte> data = bytes();
   for (uint64_t position = FindPosition(start); position < data.size();) {
     absl::StatusOr<RecordBatchView> batch =
         RecordBatchView::Parse(data.subspan(position), Verify::kHeader);
     if (!batch.ok()) return std::nullopt;
-    if (batch->max_timestamp() >= timestamp_ms) {
-      if (batch->compression() != Compression::kNone) return batch->base_offset();
+    if (batch->max_timestamp() >= timestamp_ms && batch->last_offset() >= from_offset) {
+      if (batch->compression() != Compression::kNone) {
+        return std::max(batch->base_offset(), from_offset);
+      }
       for (const RecordView& record : batch->records()) {
-        if (record.timestamp() >= timestamp_ms) return record.offset();
+        if (record.offset() >= from_offset && record.timestamp() >= timestamp_ms) {
+          return record.offset();
+        }
       }
     }
     position += batch->size_bytes();

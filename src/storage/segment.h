@@ -78,13 +78,14 @@ class Segment {
   int64_t max_timestamp() const { return max_timestamp_.load(std::memory_order_acquire); }
   // The segment's published bytes, [0, size()).
   std::span<const std::byte> bytes() const {
-    return {data_.load(std::memory_order_acquire), size()};
+    uint64_t n = size();  // first: a mapping loaded after it always covers it (Reactivate)
+    return {data_.load(std::memory_order_acquire), n};
   }
   // The position of the first batch whose last offset is >= `offset`, or size() if none.
   uint64_t FindPosition(int64_t offset) const;
   // The offset of the first record with timestamp >= `timestamp_ms` at or after
   // `from_offset`, if the segment has one.
-  std::optional<int64_t> FindOffsetForTimestamp(int64_t timestamp_ms) const;
+  std::optional<int64_t> FindOffsetForTimestamp(int64_t timestamp_ms, int64_t from_offset) const;
   SegmentInfo Info(bool active) const;
   std::string log_path() const;
 
@@ -141,6 +142,8 @@ class Segment {
   int64_t offset_of_max_timestamp_ = -1;
   uint64_t bytes_since_index_entry_ = 0;
   uint64_t synced_size_ = 0;
+  // The largest size() ever published before a TruncateAt; Seal never trims below it.
+  uint64_t published_size_max_ = 0;
   bool removed_ = false;
 };
 
