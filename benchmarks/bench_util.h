@@ -229,6 +229,30 @@ inline void SetWallRates(benchmark::State& state, double seconds, double items, 
   }
 }
 
+// The loop most throughput benchmarks share: `step()` once per iteration (returns false after
+// SkipWithError to stop), with `restart()` run outside the timing whenever `restart_every` bytes
+// were written since the last one, so the disk does not fill. Reports wall-clock items/s and
+// bytes/s.
+template <typename Restart, typename Step>
+void RunRestartingLoop(benchmark::State& state, uint64_t bytes_per_step, double items_per_step,
+                       uint64_t restart_every, Restart restart, Step step) {
+  uint64_t since_restart = 0;
+  WallClock wall;
+  for (auto _ : state) {
+    if (since_restart >= restart_every) {
+      wall.Pause(state);
+      restart();
+      since_restart = 0;
+      wall.Resume(state);
+    }
+    if (!step()) break;
+    since_restart += bytes_per_step;
+  }
+  const auto steps = static_cast<double>(state.iterations());
+  SetWallRates(state, wall.seconds(), steps * items_per_step,
+               steps * static_cast<double>(bytes_per_step));
+}
+
 // The p-th percentile (0 < p < 1) of `sorted`, nearest rank.
 inline int64_t Percentile(const std::vector<int64_t>& sorted, double p) {
   if (sorted.empty()) return 0;

@@ -89,29 +89,23 @@ void BM_SqliteAppend(benchmark::State& state) {
   TempDir dir;
   auto db = std::make_unique<Sqlite>(dir.Child("log.db"));
   int64_t offset = 0;
-  uint64_t since_open = 0;
   size_t next = 0;
-  WallClock wall;
-  for (auto _ : state) {
-    if (since_open >= kCompareRestartBytes) {
-      wall.Pause(state);
-      db.reset();
-      dir.Clear();
-      db = std::make_unique<Sqlite>(dir.Child("log.db"));
-      since_open = 0;
-      wall.Resume(state);
-    }
-    if (!db->AppendTransaction(records, next, kRowsPerCommit, offset)) {
-      state.SkipWithError("SQLite insert failed");
-      break;
-    }
-    offset += kRowsPerCommit;
-    next = (next + kRowsPerCommit) % records.size();
-    since_open += bytes_per_commit;
-  }
-  const double commits = static_cast<double>(state.iterations());
-  SetWallRates(state, wall.seconds(), commits * kRowsPerCommit,
-               commits * static_cast<double>(bytes_per_commit));
+  RunRestartingLoop(
+      state, bytes_per_commit, kRowsPerCommit, kCompareRestartBytes,
+      [&] {
+        db.reset();
+        dir.Clear();
+        db = std::make_unique<Sqlite>(dir.Child("log.db"));
+      },
+      [&] {
+        if (!db->AppendTransaction(records, next, kRowsPerCommit, offset)) {
+          state.SkipWithError("SQLite insert failed");
+          return false;
+        }
+        offset += kRowsPerCommit;
+        next = (next + kRowsPerCommit) % records.size();
+        return true;
+      });
 }
 BENCHMARK(BM_SqliteAppend)->Arg(100)->Arg(1024);
 
@@ -143,39 +137,34 @@ void BM_RocksDbAppend(benchmark::State& state) {
   rocksdb::WriteBatch batch;
   std::string key(8 + kKeyBytes, '\0');
   int64_t offset = 0;
-  uint64_t since_open = 0;
   size_t next = 0;
-  WallClock wall;
-  for (auto _ : state) {
-    if (since_open >= kCompareRestartBytes) {
-      wall.Pause(state);
-      db.reset();
-      dir.Clear();
-      db = OpenRocksDb(dir.Child("rocksdb"));
-      since_open = 0;
-      wall.Resume(state);
-    }
-    batch.Clear();
-    for (int i = 0; i < kRowsPerCommit; ++i) {
-      const Record& r = records[next + static_cast<size_t>(i)];
-      const auto o = static_cast<uint64_t>(offset + i);
-      for (int b = 0; b < 8; ++b)
-        key[static_cast<size_t>(b)] = static_cast<char>(o >> (56 - 8 * b));
-      std::memcpy(key.data() + 8, r.key.data(), kKeyBytes);
-      batch.Put(key, r.value);
-    }
-    rocksdb::Status s = db->Write(write_options, &batch);
-    if (!s.ok()) {
-      state.SkipWithError(s.ToString().c_str());
-      break;
-    }
-    offset += kRowsPerCommit;
-    next = (next + kRowsPerCommit) % records.size();
-    since_open += bytes_per_commit;
-  }
-  const double commits = static_cast<double>(state.iterations());
-  SetWallRates(state, wall.seconds(), commits * kRowsPerCommit,
-               commits * static_cast<double>(bytes_per_commit));
+  RunRestartingLoop(
+      state, bytes_per_commit, kRowsPerCommit, kCompareRestartBytes,
+      [&] {
+        db.reset();
+        dir.Clear();
+        db = OpenRocksDb(dir.Child("rocksdb"));
+      },
+      [&] {
+        batch.Clear();
+        for (int i = 0; i < kRowsPerCommit; ++i) {
+          const Record& r = records[next + static_cast<size_t>(i)];
+          const auto o = static_cast<uint64_t>(offset + i);
+          for (int b = 0; b < 8; ++b) {
+            key[static_cast<size_t>(b)] = static_cast<char>(o >> (56 - 8 * b));
+          }
+          std::memcpy(key.data() + 8, r.key.data(), kKeyBytes);
+          batch.Put(key, r.value);
+        }
+        rocksdb::Status s = db->Write(write_options, &batch);
+        if (!s.ok()) {
+          state.SkipWithError(s.ToString().c_str());
+          return false;
+        }
+        offset += kRowsPerCommit;
+        next = (next + kRowsPerCommit) % records.size();
+        return true;
+      });
 }
 BENCHMARK(BM_RocksDbAppend)->Arg(100)->Arg(1024);
 

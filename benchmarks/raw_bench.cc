@@ -114,121 +114,91 @@ void BM_RawWrite(benchmark::State& state) {
   TempDir dir;
   int fd = OpenFile(dir.Child("raw-write"));
   Source source;
-  size_t position = 0;
-  int64_t bytes = 0;
-  WallClock wall;
-  for (auto _ : state) {
-    if (position == kRegionBytes) {
-      wall.Pause(state);
-      if (::ftruncate(fd, 0) != 0 || ::lseek(fd, 0, SEEK_SET) != 0) Fail("restart");
-      position = 0;
-      wall.Resume(state);
-    }
-    ssize_t n = ::write(fd, source.Next(), kChunkBytes);
-    if (n != static_cast<ssize_t>(kChunkBytes)) {
-      state.SkipWithError("short write");
-      break;
-    }
-    position += kChunkBytes;
-    bytes += static_cast<int64_t>(kChunkBytes);
-  }
-  SetWallRates(state, wall.seconds(), static_cast<double>(state.iterations()),
-               static_cast<double>(bytes));
+  RunRestartingLoop(
+      state, kChunkBytes, 1, kRegionBytes,
+      [&] {
+        if (::ftruncate(fd, 0) != 0 || ::lseek(fd, 0, SEEK_SET) != 0) Fail("restart");
+      },
+      [&] {
+        if (::write(fd, source.Next(), kChunkBytes) == static_cast<ssize_t>(kChunkBytes)) {
+          return true;
+        }
+        state.SkipWithError("short write");
+        return false;
+      });
   ::close(fd);
 }
 BENCHMARK(BM_RawWrite);
-
-void RunMmapCopy(benchmark::State& state, bool prefault) {
-  TempDir dir;
-  FreshMapping map(dir.Child("raw-mmap"), kRegionBytes, prefault);
-  Source source;
-  size_t position = 0;
-  int64_t bytes = 0;
-  WallClock wall;
-  for (auto _ : state) {
-    if (position == kRegionBytes) {
-      wall.Pause(state);
-      map.Remake();
-      position = 0;
-      wall.Resume(state);
-    }
-    std::memcpy(map.data() + position, source.Next(), kChunkBytes);
-    benchmark::ClobberMemory();
-    position += kChunkBytes;
-    bytes += static_cast<int64_t>(kChunkBytes);
-  }
-  SetWallRates(state, wall.seconds(), static_cast<double>(state.iterations()),
-               static_cast<double>(bytes));
-}
-
-// memcpy of 64 KiB chunks into a MAP_SHARED mapping of a fallocate'd file, pre-faulted with
-// MADV_POPULATE_WRITE outside the timing: the copy alone.
-void BM_RawMmapCopy(benchmark::State& state) { RunMmapCopy(state, /*prefault=*/true); }
-BENCHMARK(BM_RawMmapCopy);
-
-// The same without pre-faulting: every first touch of a page faults (and allocates it).
-void BM_RawMmapCopyFaulting(benchmark::State& state) { RunMmapCopy(state, /*prefault=*/false); }
-BENCHMARK(BM_RawMmapCopyFaulting);
-
-// What an mmap-based appender would really pay: MADV_POPULATE_WRITE of each next 1 MiB ahead of
-// the copies, inside the timing, then memcpy of 64 KiB chunks.
-void BM_RawMmapCopyPrefaultInline(benchmark::State& state) {
-  TempDir dir;
-  FreshMapping map(dir.Child("raw-mmap-inline"), kRegionBytes, /*prefault=*/false);
-  constexpr size_t kPopulateBytes = size_t{1} << 20;
-  Source source;
-  size_t position = 0;
-  int64_t bytes = 0;
-  WallClock wall;
-  for (auto _ : state) {
-    if (position == kRegionBytes) {
-      wall.Pause(state);
-      map.Remake();
-      position = 0;
-      wall.Resume(state);
-    }
-    if (position % kPopulateBytes == 0 &&
-        ::madvise(map.data() + position, kPopulateBytes, MADV_POPULATE_WRITE) != 0) {
-      for (size_t i = 0; i < kPopulateBytes; i += kPageBytes) map.data()[position + i] = 0;
-    }
-    std::memcpy(map.data() + position, source.Next(), kChunkBytes);
-    benchmark::ClobberMemory();
-    position += kChunkBytes;
-    bytes += static_cast<int64_t>(kChunkBytes);
-  }
-  SetWallRates(state, wall.seconds(), static_cast<double>(state.iterations()),
-               static_cast<double>(bytes));
-}
-BENCHMARK(BM_RawMmapCopyPrefaultInline);
 
 // pwrite(2) of 64 KiB chunks into a preallocated (fallocate'd) file: brook's append path.
 void BM_RawPwritePreallocated(benchmark::State& state) {
   TempDir dir;
   int fd = OpenFile(dir.Child("raw-pwrite"));
-  if (::posix_fallocate(fd, 0, static_cast<off_t>(kRegionBytes)) != 0) Fail("posix_fallocate");
+  auto preallocate = [&] {
+    if (::ftruncate(fd, 0) != 0 ||
+        ::posix_fallocate(fd, 0, static_cast<off_t>(kRegionBytes)) != 0) {
+      Fail("preallocate");
+    }
+  };
+  preallocate();
   Source source;
   size_t position = 0;
-  int64_t bytes = 0;
-  WallClock wall;
-  for (auto _ : state) {
-    if (position == kRegionBytes) {
-      wall.Pause(state);
-      if (::ftruncate(fd, 0) != 0 ||
-          ::posix_fallocate(fd, 0, static_cast<off_t>(kRegionBytes)) != 0) {
-        Fail("restart");
-      }
-      position = 0;
-      wall.Resume(state);
-    }
-    WriteAll(fd, source.Next(), kChunkBytes, static_cast<off_t>(position));
-    position += kChunkBytes;
-    bytes += static_cast<int64_t>(kChunkBytes);
-  }
-  SetWallRates(state, wall.seconds(), static_cast<double>(state.iterations()),
-               static_cast<double>(bytes));
+  RunRestartingLoop(
+      state, kChunkBytes, 1, kRegionBytes,
+      [&] {
+        preallocate();
+        position = 0;
+      },
+      [&] {
+        WriteAll(fd, source.Next(), kChunkBytes, static_cast<off_t>(position));
+        position += kChunkBytes;
+        return true;
+      });
   ::close(fd);
 }
 BENCHMARK(BM_RawPwritePreallocated);
+
+enum class Prefault { kAhead, kNone, kInline };
+
+void RunMmapCopy(benchmark::State& state, Prefault prefault) {
+  TempDir dir;
+  FreshMapping map(dir.Child("raw-mmap"), kRegionBytes, prefault == Prefault::kAhead);
+  constexpr size_t kPopulateBytes = size_t{1} << 20;
+  Source source;
+  size_t position = 0;
+  RunRestartingLoop(
+      state, kChunkBytes, 1, kRegionBytes,
+      [&] {
+        map.Remake();
+        position = 0;
+      },
+      [&] {
+        if (prefault == Prefault::kInline && position % kPopulateBytes == 0 &&
+            ::madvise(map.data() + position, kPopulateBytes, MADV_POPULATE_WRITE) != 0) {
+          for (size_t i = 0; i < kPopulateBytes; i += kPageBytes) map.data()[position + i] = 0;
+        }
+        std::memcpy(map.data() + position, source.Next(), kChunkBytes);
+        benchmark::ClobberMemory();
+        position += kChunkBytes;
+        return true;
+      });
+}
+
+// memcpy of 64 KiB chunks into a MAP_SHARED mapping of a fallocate'd file, pre-faulted with
+// MADV_POPULATE_WRITE outside the timing: the copy alone.
+void BM_RawMmapCopy(benchmark::State& state) { RunMmapCopy(state, Prefault::kAhead); }
+BENCHMARK(BM_RawMmapCopy);
+
+// The same without pre-faulting: every first touch of a page faults (and allocates it).
+void BM_RawMmapCopyFaulting(benchmark::State& state) { RunMmapCopy(state, Prefault::kNone); }
+BENCHMARK(BM_RawMmapCopyFaulting);
+
+// What an mmap-based appender would really pay: MADV_POPULATE_WRITE of each next 1 MiB ahead of
+// the copies, inside the timing, then memcpy of 64 KiB chunks.
+void BM_RawMmapCopyPrefaultInline(benchmark::State& state) {
+  RunMmapCopy(state, Prefault::kInline);
+}
+BENCHMARK(BM_RawMmapCopyPrefaultInline);
 
 // A 4 KiB overwrite at offset 0 of a file whose blocks are already written, then fdatasync: the
 // cheapest durable write this disk offers (no metadata to sync).
