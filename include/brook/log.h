@@ -89,7 +89,9 @@ struct ReadOptions {
   // Stop adding batches once this many bytes are gathered; the first batch is always returned
   // whole even when larger (Kafka's KIP-74). Default: 1 MiB.
   size_t max_bytes = size_t{1} << 20;
-  // Check the CRC-32C and record structure of each batch returned. Default: true.
+  // Check the CRC-32C of each batch returned (DataLoss on a mismatch). The record structure was
+  // checked when the batch was appended, and record iteration is bounds-checked either way.
+  // Without it only the header is checked. Default: true.
   bool verify = true;
 };
 
