@@ -2,10 +2,14 @@
 // unsynced writes, fail fsync with EIO, fill the disk. After each, the reopened log must be a
 // prefix of what was appended and must hold everything that was acknowledged as flushed.
 
+#include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "brook/log.h"
@@ -257,6 +261,54 @@ TEST_CASE("A full disk fails the append with ResourceExhausted and loses nothing
   auto reopened = Log::Open(dir.path(), Options(&fs, {}));
   REQUIRE(reopened.ok());
   CHECK((*reopened)->end_offset() == appended + 1);
+}
+
+}  // namespace
+}  // namespace brook
+
+namespace brook {
+namespace {
+
+TEST_CASE("Durable appends that arrive during an fdatasync share the next one", "[crash][log]") {
+  TempDir dir;
+  FaultFileSystem fs;
+  auto log = Log::Open(dir.path(), Options(&fs, {}));
+  REQUIRE(log.ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool in_first_sync = false, release = false;
+  std::atomic<int> log_syncs{0};
+  fs.set_before_sync([&](const std::string& path) {
+    if (!path.ends_with(".log")) return;
+    if (log_syncs.fetch_add(1) != 0) return;  // hold only the first sync open
+    std::unique_lock<std::mutex> l(mu);
+    in_first_sync = true;
+    cv.notify_all();
+    cv.wait(l, [&] { return release; });
+  });
+  auto durable = [&](const std::string& value) {
+    return (*log)->Append(MakeBatch({value}), {.durability = Durability::kFlushed}).ok();
+  };
+  std::thread first([&] { CHECK(durable("first")); });
+  {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return in_first_sync; });
+  }
+  // Four more durable appends land while the first fdatasync is in progress.
+  std::vector<std::thread> more;
+  for (int i = 0; i < 4; ++i)
+    more.emplace_back([&, i] { CHECK(durable("more" + std::to_string(i))); });
+  while ((*log)->end_offset() < 5) std::this_thread::yield();
+  {
+    std::lock_guard<std::mutex> l(mu);
+    release = true;
+  }
+  cv.notify_all();
+  first.join();
+  for (auto& t : more) t.join();
+  CHECK((*log)->flushed_offset() == 5);
+  // One sync for the first append, one shared by the four others.
+  CHECK(log_syncs == 2);
 }
 
 }  // namespace

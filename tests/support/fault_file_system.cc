@@ -67,6 +67,7 @@ class FaultFile final : public File {
   }
 
   absl::Status Sync() override {
+    if (fs_->before_sync_) fs_->before_sync_(path());
     MutexLock l(&fs_->mu_);
     BROOK_RETURN_IF_ERROR(fs_->CheckAlive(generation_));
     if (fs_->CountSync()) {

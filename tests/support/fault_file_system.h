@@ -16,6 +16,7 @@
 #define BROOK_TESTS_SUPPORT_FAULT_FILE_SYSTEM_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -43,6 +44,11 @@ class FaultFileSystem final : public FileSystem {
   void set_disk_full(bool full);
   int64_t syncs() const;
   bool crashed() const;
+  // Called at the start of every File::Sync, outside the file system's lock, with the file's
+  // path: lets a test hold a sync open while other threads run. Set before use; not thread-safe.
+  void set_before_sync(std::function<void(const std::string&)> hook) {
+    before_sync_ = std::move(hook);
+  }
 
   absl::StatusOr<std::unique_ptr<File>> Open(const std::string& path, OpenMode mode) override;
   absl::Status CreateDirs(const std::string& path) override;
@@ -70,6 +76,7 @@ class FaultFileSystem final : public FileSystem {
   void UndoUnsyncedLocked(std::mt19937_64* rng) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   FileSystem* const base_;
+  std::function<void(const std::string&)> before_sync_;
   mutable Mutex mu_;
   std::map<std::string, std::vector<Undo>> unsynced_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
