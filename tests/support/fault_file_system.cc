@@ -178,7 +178,10 @@ void FaultFileSystem::CrashLocked(std::mt19937_64* rng) {
 
 void FaultFileSystem::Restart() {
   MutexLock l(&mu_);
-  if (crash_pending_) UndoUnsyncedLocked(pending_rng_);
+  if (crash_pending_) {
+    UndoUnsyncedLocked(pending_rng_);
+    UndoDirectoriesLocked();
+  }
   crash_pending_ = false;
   crashed_ = false;
   ++generation_;
@@ -207,11 +210,70 @@ bool FaultFileSystem::crashed() const {
   return crashed_;
 }
 
+namespace {
+std::string DirOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+}  // namespace
+
+void FaultFileSystem::RecordDirUndo(DirUndo undo) {
+  unsynced_dirs_[DirOf(undo.path)].push_back(std::move(undo));
+}
+
+std::optional<std::string> FaultFileSystem::ReadWhole(const std::string& path) {
+  absl::StatusOr<std::unique_ptr<File>> file = base_->Open(path, OpenMode::kReadOnly);
+  if (!file.ok()) return std::nullopt;
+  absl::StatusOr<uint64_t> size = (*file)->Size();
+  if (!size.ok()) return std::nullopt;
+  std::string bytes(*size, '\0');
+  absl::StatusOr<size_t> n =
+      (*file)->Read(0, std::span(reinterpret_cast<std::byte*>(bytes.data()), bytes.size()));
+  if (!n.ok()) return std::nullopt;
+  bytes.resize(*n);
+  return bytes;
+}
+
+void FaultFileSystem::UndoDirectoriesLocked() {
+  auto write_file = [&](const std::string& path, const std::string& bytes) {
+    absl::StatusOr<std::unique_ptr<File>> file = base_->Open(path, OpenMode::kCreate);
+    if (!file.ok()) return;
+    (*file)->Truncate(0).IgnoreError();
+    (*file)
+        ->Write(0, std::span(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()))
+        .IgnoreError();
+    (*file)->Sync().IgnoreError();
+  };
+  for (auto& [dir, undos] : unsynced_dirs_) {
+    for (auto it = undos.rbegin(); it != undos.rend(); ++it) {
+      switch (it->kind) {
+        case DirUndo::Kind::kCreate:
+          base_->Remove(it->path).IgnoreError();
+          break;
+        case DirUndo::Kind::kRename:
+          base_->Rename(it->path, it->from).IgnoreError();
+          if (it->old_bytes) write_file(it->path, *it->old_bytes);
+          break;
+        case DirUndo::Kind::kRemove:
+          if (it->old_bytes) write_file(it->path, *it->old_bytes);
+          break;
+      }
+    }
+  }
+  unsynced_dirs_.clear();
+}
+
 absl::StatusOr<std::unique_ptr<File>> FaultFileSystem::Open(const std::string& path,
                                                             OpenMode mode) {
   MutexLock l(&mu_);
   BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
+  bool created = false;
+  if (mode == OpenMode::kCreate) {
+    BROOK_ASSIGN_OR_RETURN(bool exists, base_->Exists(path));
+    created = !exists;
+  }
   BROOK_ASSIGN_OR_RETURN(std::unique_ptr<File> file, base_->Open(path, mode));
+  if (created) RecordDirUndo({.kind = DirUndo::Kind::kCreate, .path = path});
   return std::unique_ptr<File>(new FaultFile(this, std::move(file), generation_));
 }
 
@@ -226,13 +288,17 @@ absl::Status FaultFileSystem::SyncDir(const std::string& path) {
   BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
   if (CountSync()) return absl::InternalError(fmt::format("fsync {}: simulated crash", path));
   if (fail_syncs_) return absl::InternalError(fmt::format("fsync {}: I/O error (simulated)", path));
-  return base_->SyncDir(path);
+  BROOK_RETURN_IF_ERROR(base_->SyncDir(path));
+  unsynced_dirs_.erase(path);
+  return absl::OkStatus();
 }
 
 absl::Status FaultFileSystem::Rename(const std::string& from, const std::string& to) {
   MutexLock l(&mu_);
   BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
+  std::optional<std::string> replaced = ReadWhole(to);
   BROOK_RETURN_IF_ERROR(base_->Rename(from, to));
+  RecordDirUndo({.kind = DirUndo::Kind::kRename, .path = to, .from = from, .old_bytes = replaced});
   unsynced_.erase(to);
   auto it = unsynced_.find(from);
   if (it != unsynced_.end()) {
@@ -245,8 +311,10 @@ absl::Status FaultFileSystem::Rename(const std::string& from, const std::string&
 absl::Status FaultFileSystem::Remove(const std::string& path) {
   MutexLock l(&mu_);
   BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
+  std::optional<std::string> bytes = ReadWhole(path);
   BROOK_RETURN_IF_ERROR(base_->Remove(path));
   unsynced_.erase(path);
+  RecordDirUndo({.kind = DirUndo::Kind::kRemove, .path = path, .old_bytes = std::move(bytes)});
   return absl::OkStatus();
 }
 

@@ -8,8 +8,9 @@
 // - fail_syncs(EIO): Sync returns an I/O error (the writes stay unsynced).
 // - set_disk_full(true): Allocate and writes past a file's end fail with ResourceExhausted.
 //
-// Directory operations (create, rename, remove) are durable at once: a simplification of real
-// file systems, where they need SyncDir. File contents follow the sync rules exactly.
+// Directory entries follow the rules too: a file created, renamed or removed since its
+// directory's last SyncDir is, after a crash, gone again, back under its old name (the replaced
+// file restored), or back (with the contents it had when removed; unsynced writes may persist).
 // Thread-safe.
 
 #ifndef BROOK_TESTS_SUPPORT_FAULT_FILE_SYSTEM_H_
@@ -19,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -69,7 +71,17 @@ class FaultFileSystem final : public FileSystem {
     uint64_t new_length = 0;
     uint64_t old_size = 0;  // the file's size before the change
   };
+  // A directory change not yet made durable by SyncDir, with what it replaced.
+  struct DirUndo {
+    enum class Kind { kCreate, kRename, kRemove } kind;
+    std::string path;                      // the created, renamed-to or removed file
+    std::string from;                      // kRename: the old name
+    std::optional<std::string> old_bytes;  // the replaced (kRename) or removed file's bytes
+  };
   absl::Status CheckAlive(uint64_t generation) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void RecordDirUndo(DirUndo undo) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<std::string> ReadWhole(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UndoDirectoriesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Called with mu_ held; returns true when this sync must crash.
   bool CountSync() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CrashLocked(std::mt19937_64* rng) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -79,6 +91,7 @@ class FaultFileSystem final : public FileSystem {
   std::function<void(const std::string&)> before_sync_;
   mutable Mutex mu_;
   std::map<std::string, std::vector<Undo>> unsynced_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<DirUndo>> unsynced_dirs_ ABSL_GUARDED_BY(mu_);  // by dir
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   bool crashed_ ABSL_GUARDED_BY(mu_) = false;
   bool crash_pending_ ABSL_GUARDED_BY(mu_) = false;
