@@ -58,6 +58,10 @@ class File {
   // Maps [0, size) read-only and shared; `size` may exceed the file's size (bytes past the end
   // must not be touched). The mapping stays valid after the File is closed or removed.
   virtual absl::StatusOr<std::unique_ptr<MappedRegion>> MapReadOnly(uint64_t size) = 0;
+  // Maps [0, size) read-write and shared: stores into it are writes to the file (made durable by
+  // Sync, like any other write). Only bytes below a size reserved by Allocate may be written; a
+  // store past the file's end faults.
+  virtual absl::StatusOr<std::unique_ptr<MappedRegion>> MapReadWrite(uint64_t size) = 0;
 };
 
 // An exclusive, advisory, cross-process lock on a file. Released when destroyed.

@@ -64,6 +64,11 @@ struct LogOptions {
   std::chrono::milliseconds segment_age_max = std::chrono::hours(24 * 7);
   // Largest batch Append accepts (Kafka's max.message.bytes). Default: 1 MiB + 12.
   uint32_t batch_bytes_max = 1048588;
+  // Batches up to this size are appended by copying them into the segment's shared mapping;
+  // larger ones with pwritev. The copy saves a system call per append; past a few tens of KiB
+  // pwritev into the preallocated file is faster (docs/benchmarks.md). 0: always pwritev.
+  // Default: 64 KiB.
+  uint32_t mapped_append_bytes_max = 64 << 10;
   // Delete whole old segments while the log is larger than this. Negative: keep everything.
   // Default: -1.
   int64_t retention_bytes = -1;

@@ -360,11 +360,15 @@ int LogRead(const Args& args) {
         position = 0;
         continue;
       }
-      if (!follow && (scan.stop == ScanStop::kCorrupt ||
-                      (scan.stop == ScanStop::kTorn && log->clean_shutdown()))) {
-        fmt::print(stderr, "brook: {} byte {}: {}\n", log->segments()[segment].path, scan.position,
-                   scan.problem);
-        return 1;
+      bool bad = scan.stop == ScanStop::kCorrupt || scan.stop == ScanStop::kTorn;
+      if (!follow && bad) {
+        // The last segment of a log that was not closed cleanly may end in a batch a writer was
+        // copying when it died (or is copying now): the next open cuts it off, as verify says.
+        bool live_tail = segment + 1 == log->segments().size() && !log->clean_shutdown();
+        fmt::print(stderr, "brook: {}{} byte {}: {}\n",
+                   live_tail ? "note: unfinished tail of " : "", log->segments()[segment].path,
+                   scan.position, scan.problem);
+        if (!live_tail) return 1;
       }
     }
     if (!follow) return 0;

@@ -142,13 +142,21 @@ class PosixFile final : public File {
   }
 
   absl::StatusOr<std::unique_ptr<MappedRegion>> MapReadOnly(uint64_t size) override {
+    return Map(size, PROT_READ);
+  }
+
+  absl::StatusOr<std::unique_ptr<MappedRegion>> MapReadWrite(uint64_t size) override {
+    return Map(size, PROT_READ | PROT_WRITE);
+  }
+
+ private:
+  absl::StatusOr<std::unique_ptr<MappedRegion>> Map(uint64_t size, int protection) {
     if (size == 0) return absl::InvalidArgumentError(absl::StrCat("map 0 bytes of ", path_));
-    void* p = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd_, 0);
+    void* p = mmap(nullptr, size, protection, MAP_SHARED, fd_, 0);
     if (p == MAP_FAILED) return ErrnoStatus(errno, "mmap", path_);
     return std::make_unique<PosixMappedRegion>(static_cast<std::byte*>(p), size);
   }
 
- private:
   std::string path_;
   int fd_;
 };

@@ -166,6 +166,7 @@ LogImpl::LogImpl(std::string dir, LogOptions options)
       .segment_bytes_max = options_.segment_bytes_max,
       .index_bytes_max = options_.index_bytes_max,
       .index_interval_bytes = options_.index_interval_bytes,
+      .mapped_append_bytes_max = options_.mapped_append_bytes_max,
   };
 }
 

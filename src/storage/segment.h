@@ -1,10 +1,12 @@
-// One segment of a Log: `<base>.log` (batches back to back, preallocated, mapped read-only and
-// shared) with its `<base>.index` and `<base>.timeindex`.
+// One segment of a Log: `<base>.log` (batches back to back, preallocated, mapped shared: read-write
+// while the segment is active, read-only once sealed) with its `<base>.index` and
+// `<base>.timeindex`.
 //
-// Appends go through pwrite, not memcpy into the mapping: on this class of machine the first-touch
-// page faults of a shared mapping cost more than the copy in write(2) (docs/benchmarks.md has
-// both measured). Reads are spans into the mapping; Linux's unified page cache makes pwrite'd bytes
-// visible through it at once.
+// Appends of batches up to LogOptions::mapped_append_bytes_max are copied into the mapping (no
+// system call; the space is reserved by fallocate, so the stores cannot fault); larger ones go
+// through pwritev, which is faster once the copy's page faults outweigh the call (both measured in
+// docs/benchmarks.md). Reads are spans into the mapping; Linux's unified page cache makes pwrite'd
+// bytes visible through it at once, and fdatasync writes back pages dirtied either way.
 //
 // Thread safety: the appender methods (Append, Seal, Reactivate, TruncateAt, Sync, Remove) are
 // called by one thread at a time, under the Log's append mutex. The reader methods (const) may be
@@ -36,6 +38,7 @@ struct SegmentConfig {
   uint64_t segment_bytes_max = 0;
   uint64_t index_bytes_max = 0;
   uint32_t index_interval_bytes = 0;
+  uint32_t mapped_append_bytes_max = 0;  // LogOptions::mapped_append_bytes_max
 };
 
 // What scanning a segment found.
@@ -114,7 +117,8 @@ class Segment {
  private:
   Segment(const SegmentConfig& config, int64_t base_offset, int64_t created_ms);
   absl::Status OpenFiles(bool create, bool keep_index_entries, bool active);
-  absl::Status MapData(uint64_t size);
+  // Maps [0, size) (read-write for an active segment), unless the current mapping already does.
+  absl::Status MapData(uint64_t size, bool writable);
   absl::Status CheckIndexes() const;
   absl::Status LoadTrustedTail();
   absl::Status Recover(SegmentScan* scan);
@@ -133,6 +137,7 @@ class Segment {
   std::vector<std::unique_ptr<MappedRegion>> maps_;  // current last; older kept for readers
   std::atomic<const std::byte*> data_{nullptr};
   uint64_t mapped_bytes_ = 0;
+  bool writable_ = false;  // the current mapping accepts appends
   std::unique_ptr<IndexFile> offset_index_;
   std::unique_ptr<IndexFile> time_index_;
 

@@ -28,14 +28,23 @@ using testing::MakeBatch;
 using testing::ReadAll;
 using testing::TempDir;
 
+// Appends go through the mapping (small batches) or pwritev; crash-test both.
+uint32_t g_mapped_append_bytes_max = 64 << 10;
+
 LogOptions Options(FaultFileSystem* fs, FlushPolicy flush) {
   return LogOptions{.segment_bytes_max = 8 << 10,
                     .index_bytes_max = 1024,
                     .index_interval_bytes = 128,
+                    .mapped_append_bytes_max = g_mapped_append_bytes_max,
                     .flush = flush,
                     .file_system = fs,
                     .logger = [](LogLevel, std::string_view) {}};
 }
+
+// Runs the rest of the test case once with mapped appends and once with pwritev.
+#define FOR_EACH_APPEND_PATH()                                           \
+  g_mapped_append_bytes_max = GENERATE(uint32_t{64 << 10}, uint32_t{0}); \
+  CAPTURE(g_mapped_append_bytes_max)
 
 struct Workload {
   std::vector<std::string> attempted;  // every value handed to Append, in order
@@ -87,6 +96,7 @@ void CheckRecovered(const std::string& dir, FaultFileSystem* fs, const Workload&
 }
 
 TEST_CASE("Log survives a crash at every sync point", "[crash]") {
+  FOR_EACH_APPEND_PATH();
   uint64_t seed = testing::TestSeed();
   // Count the syncs of one clean run.
   int64_t total_syncs;
@@ -126,6 +136,7 @@ TEST_CASE("Log survives a crash at every sync point", "[crash]") {
 }
 
 TEST_CASE("Log survives random crashes that tear unsynced writes", "[crash]") {
+  FOR_EACH_APPEND_PATH();
   uint64_t seed = testing::TestSeed();
   std::mt19937_64 rng(seed);
   for (int round = 0; round < 40; ++round) {
@@ -196,6 +207,7 @@ TEST_CASE("Log recovery never serves flipped bits", "[crash]") {
 }
 
 TEST_CASE("An fsync error fails the log; it refuses writes and recovers on reopen", "[crash]") {
+  FOR_EACH_APPEND_PATH();
   TempDir dir;
   FaultFileSystem fs;
   {
@@ -230,6 +242,7 @@ TEST_CASE("An fsync error fails the log; it refuses writes and recovers on reope
 }
 
 TEST_CASE("A full disk fails the append with ResourceExhausted and loses nothing", "[crash]") {
+  FOR_EACH_APPEND_PATH();
   TempDir dir;
   FaultFileSystem fs;
   auto log = Log::Open(dir.path(), Options(&fs, {}));

@@ -48,6 +48,7 @@ TEST_CASE("Log matches a simple model under random operations", "[property]") {
                        .index_bytes_max = 1024,
                        .index_interval_bytes = static_cast<uint32_t>(pick(64, 4096)),
                        .segment_age_max = std::chrono::hours(1),
+                       .mapped_append_bytes_max = pick(0, 1) ? 0u : 64u << 10,
                        .retention_bytes = pick(0, 1) ? -1 : pick(16 << 10, 128 << 10),
                        .file_system = &fs,
                        .clock = &clock,

@@ -79,7 +79,20 @@ class FaultFile final : public File {
     }
     BROOK_RETURN_IF_ERROR(file_->Sync());
     fs_->unsynced_.erase(path());
+    auto image = fs_->durable_images_.find(path());
+    if (image != fs_->durable_images_.end()) {
+      image->second = fs_->ReadWhole(path()).value_or(std::string());
+    }
     return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::unique_ptr<MappedRegion>> MapReadWrite(uint64_t size) override {
+    MutexLock l(&fs_->mu_);
+    BROOK_RETURN_IF_ERROR(fs_->CheckAlive(generation_));
+    if (!fs_->durable_images_.contains(path())) {
+      fs_->durable_images_[path()] = fs_->DurableImageLocked(path());
+    }
+    return file_->MapReadWrite(size);
   }
 
   absl::StatusOr<std::unique_ptr<MappedRegion>> MapReadOnly(uint64_t size) override {
@@ -132,7 +145,43 @@ void FaultFileSystem::SimulateCrash(std::mt19937_64* rng) {
   CrashLocked(rng);
 }
 
+std::string FaultFileSystem::DurableImageLocked(const std::string& path) {
+  std::string bytes = ReadWhole(path).value_or(std::string());
+  auto it = unsynced_.find(path);
+  if (it == unsynced_.end()) return bytes;
+  for (auto u = it->second.rbegin(); u != it->second.rend(); ++u) {
+    bytes.resize(u->old_size);
+    bytes.replace(u->offset, u->old_bytes.size(), u->old_bytes);
+  }
+  return bytes;
+}
+
 void FaultFileSystem::UndoUnsyncedLocked(std::mt19937_64* rng) {
+  for (auto& [path, image] : durable_images_) {
+    std::optional<std::string> now = ReadWhole(path);
+    if (!now) continue;  // removed since
+    unsynced_.erase(path);
+    // Keep a random prefix of what changed (torn at a random byte), or nothing.
+    size_t first_change = 0;
+    while (first_change < std::min(now->size(), image.size()) &&
+           (*now)[first_change] == image[first_change]) {
+      ++first_change;
+    }
+    std::string after = image;
+    if (rng != nullptr && first_change < now->size()) {
+      size_t keep_to = std::uniform_int_distribution<size_t>(first_change, now->size())(*rng);
+      if (after.size() < keep_to) after.resize(keep_to);
+      after.replace(0, keep_to, now->substr(0, keep_to));
+    }
+    absl::StatusOr<std::unique_ptr<File>> file = base_->Open(path, OpenMode::kReadWrite);
+    if (!file.ok()) continue;
+    (*file)->Truncate(after.size()).IgnoreError();
+    (*file)
+        ->Write(0, std::span(reinterpret_cast<const std::byte*>(after.data()), after.size()))
+        .IgnoreError();
+    (*file)->Sync().IgnoreError();
+  }
+  durable_images_.clear();
   for (auto& [path, undos] : unsynced_) {
     absl::StatusOr<std::unique_ptr<File>> file = base_->Open(path, OpenMode::kReadWrite);
     if (!file.ok()) continue;  // removed since
@@ -299,6 +348,11 @@ absl::Status FaultFileSystem::Rename(const std::string& from, const std::string&
   std::optional<std::string> replaced = ReadWhole(to);
   BROOK_RETURN_IF_ERROR(base_->Rename(from, to));
   RecordDirUndo({.kind = DirUndo::Kind::kRename, .path = to, .from = from, .old_bytes = replaced});
+  durable_images_.erase(to);
+  if (auto image = durable_images_.extract(from)) {
+    image.key() = to;
+    durable_images_.insert(std::move(image));
+  }
   unsynced_.erase(to);
   auto it = unsynced_.find(from);
   if (it != unsynced_.end()) {
@@ -314,6 +368,7 @@ absl::Status FaultFileSystem::Remove(const std::string& path) {
   std::optional<std::string> bytes = ReadWhole(path);
   BROOK_RETURN_IF_ERROR(base_->Remove(path));
   unsynced_.erase(path);
+  durable_images_.erase(path);
   RecordDirUndo({.kind = DirUndo::Kind::kRemove, .path = path, .old_bytes = std::move(bytes)});
   return absl::OkStatus();
 }

@@ -8,6 +8,10 @@
 // - fail_syncs(EIO): Sync returns an I/O error (the writes stay unsynced).
 // - set_disk_full(true): Allocate and writes past a file's end fail with ResourceExhausted.
 //
+// Stores through a MapReadWrite mapping are tracked too: such a file's durable bytes are kept
+// whole (at mapping time and at each Sync), and a crash restores them, or with an Rng keeps a
+// random prefix of what changed since.
+//
 // Directory entries follow the rules too: a file created, renamed or removed since its
 // directory's last SyncDir is, after a crash, gone again, back under its old name (the replaced
 // file restored), or back (with the contents it had when removed; unsynced writes may persist).
@@ -82,6 +86,9 @@ class FaultFileSystem final : public FileSystem {
   void RecordDirUndo(DirUndo undo) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<std::string> ReadWhole(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UndoDirectoriesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The bytes `path` would hold after a crash now: its contents with every unsynced change
+  // undone.
+  std::string DurableImageLocked(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Called with mu_ held; returns true when this sync must crash.
   bool CountSync() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CrashLocked(std::mt19937_64* rng) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -92,6 +99,9 @@ class FaultFileSystem final : public FileSystem {
   mutable Mutex mu_;
   std::map<std::string, std::vector<Undo>> unsynced_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<DirUndo>> unsynced_dirs_ ABSL_GUARDED_BY(mu_);  // by dir
+  // Files mapped read-write: stores into the mapping bypass Write, so their durable state is
+  // kept whole (taken at mapping time and at every Sync) and restored whole by a crash.
+  std::map<std::string, std::string> durable_images_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   bool crashed_ ABSL_GUARDED_BY(mu_) = false;
   bool crash_pending_ ABSL_GUARDED_BY(mu_) = false;
