@@ -493,7 +493,7 @@ bool LogImpl::FlushPolicyDue() const {
 
 bool LogImpl::LeadFlush(int64_t target) {
   if (target >= 0) {
-    // Waiting for a running fdatasync to cover us: yield-spin for about one sync's time first.
+    // Waiting for a running fdatasync to cover us: yield-spin (kFlushWaitSpin) first.
     // A futex wake-up costs tens of µs on a VM, and the woken appenders' next appends would
     // then miss the next sync.
     auto until = std::chrono::steady_clock::now() + kFlushWaitSpin;
