@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "brook/file_system.h"
 #include "fmt/format.h"
+#include "util/status_macros.h"
 
 namespace brook {
 namespace {
@@ -129,7 +130,7 @@ class PosixFile final : public File {
     int r;
     while ((r = posix_fallocate(fd_, 0, static_cast<off_t>(size))) == EINTR) {
     }
-    if (r == EOPNOTSUPP || r == EINVAL) return Truncate(size);  // e.g. tmpfs without fallocate
+    if (r == EOPNOTSUPP || r == EINVAL) return AllocateByWriting(size);
     if (r != 0) return ErrnoStatus(r, "allocate", path_);
     return absl::OkStatus();
   }
@@ -155,6 +156,19 @@ class PosixFile final : public File {
     void* p = mmap(nullptr, size, protection, MAP_SHARED, fd_, 0);
     if (p == MAP_FAILED) return ErrnoStatus(errno, "mmap", path_);
     return std::make_unique<PosixMappedRegion>(static_cast<std::byte*>(p), size);
+  }
+
+  // For file systems without fallocate: writing zeros is what reserves the blocks, so a later
+  // store through a shared mapping cannot fault for lack of space (a sparse file could).
+  absl::Status AllocateByWriting(uint64_t size) {
+    BROOK_ASSIGN_OR_RETURN(uint64_t at, Size());
+    static const std::vector<std::byte> kZeros(size_t{1} << 20);
+    while (at < size) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(kZeros.size(), size - at));
+      BROOK_RETURN_IF_ERROR(File::Write(at, std::span(kZeros.data(), n)));
+      at += n;
+    }
+    return absl::OkStatus();
   }
 
   std::string path_;
