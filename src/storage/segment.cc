@@ -261,7 +261,6 @@ absl::Status Segment::Recover(SegmentScan* scan) {
     position += batch->size_bytes();
     ++result.batches;
   }
-  result.valid_bytes = position;
   result.scanned = true;
   if (position < bytes.size()) {
     // Count what is cut: the bad batch's claimed extent, or the non-zero bytes of a torn header.
@@ -440,10 +439,7 @@ absl::Status Segment::RemoveFiles(const SegmentConfig& config, int64_t base_offs
   return result;
 }
 
-absl::Status Segment::Remove() {
-  removed_ = true;
-  return RemoveFiles(config_, base_offset_);
-}
+absl::Status Segment::Remove() { return RemoveFiles(config_, base_offset_); }
 
 uint64_t Segment::FindPosition(int64_t offset) const {
   std::span<const std::byte> data = bytes();

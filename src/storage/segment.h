@@ -45,7 +45,6 @@ struct SegmentConfig {
 struct SegmentScan {
   bool scanned = false;  // the segment was scanned and its indexes rebuilt
   int64_t batches = 0;
-  uint64_t valid_bytes = 0;      // bytes of whole, valid batches from position 0
   uint64_t truncated_bytes = 0;  // non-zero bytes found after them (torn or corrupt)
   std::string problem;           // why the scan stopped early, if it hit bad bytes
 };
@@ -149,7 +148,6 @@ class Segment {
   uint64_t synced_size_ = 0;
   // The largest size() ever published before a TruncateAt; Seal never trims below it.
   uint64_t published_size_max_ = 0;
-  bool removed_ = false;
 };
 
 // Index entry layouts (big-endian, as Kafka).

@@ -1,5 +1,5 @@
-// brook's mutex and condition variable: std::shared_mutex / std::condition_variable_any with
-// Clang thread-safety annotations.
+// brook's mutex and condition variable: std::mutex / std::condition_variable_any with Clang
+// thread-safety annotations.
 //
 // Why not absl::Mutex: Debian's Abseil is a prebuilt library without ThreadSanitizer
 // instrumentation, so TSan cannot see the happens-before edges inside it and reports false races
@@ -11,7 +11,7 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <shared_mutex>
+#include <mutex>
 
 #include "absl/base/thread_annotations.h"
 
@@ -21,15 +21,13 @@ class ABSL_LOCKABLE Mutex {
  public:
   void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
   void Unlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
-  void ReaderLock() ABSL_SHARED_LOCK_FUNCTION() { mu_.lock_shared(); }
-  void ReaderUnlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock_shared(); }
 
   // BasicLockable, for CondVar.
   void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
   void unlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
 
  private:
-  std::shared_mutex mu_;
+  std::mutex mu_;
 };
 
 class ABSL_SCOPED_LOCKABLE MutexLock {
@@ -38,17 +36,6 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
   ~MutexLock() ABSL_UNLOCK_FUNCTION() { mu_->Unlock(); }
   MutexLock(const MutexLock&) = delete;
   MutexLock& operator=(const MutexLock&) = delete;
-
- private:
-  Mutex* mu_;
-};
-
-class ABSL_SCOPED_LOCKABLE ReaderMutexLock {
- public:
-  explicit ReaderMutexLock(Mutex* mu) ABSL_SHARED_LOCK_FUNCTION(mu) : mu_(mu) { mu_->ReaderLock(); }
-  ~ReaderMutexLock() ABSL_UNLOCK_FUNCTION() { mu_->ReaderUnlock(); }
-  ReaderMutexLock(const ReaderMutexLock&) = delete;
-  ReaderMutexLock& operator=(const ReaderMutexLock&) = delete;
 
  private:
   Mutex* mu_;
