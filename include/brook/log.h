@@ -53,7 +53,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -83,6 +85,56 @@ struct AppendOptions {
 struct AppendResult {
   int64_t base_offset = 0;  // offset of the first record
   int64_t last_offset = 0;  // offset of the last record
+  // The batch was a producer's retry of a batch already in the log: nothing was written and
+  // the offsets are those of the original.
+  bool duplicate = false;
+};
+
+// An idempotent producer's identity: the producer id and epoch its batches carry
+// (RecordBatchOptions::producer_id / producer_epoch), with base sequences counting its records
+// from 0 in each epoch.
+struct ProducerIdentity {
+  int64_t producer_id = kNoProducerId;
+  int16_t epoch = kNoProducerEpoch;
+};
+
+// What the Log knows about one producer (Log::Producers()).
+struct ProducerInfo {
+  int64_t producer_id = kNoProducerId;
+  int16_t epoch = kNoProducerEpoch;
+  int32_t last_sequence = kNoSequence;  // of its newest batch; -1 if none in this epoch
+  int64_t last_offset = -1;             // of its newest batch; -1 if none in this epoch
+  int64_t last_timestamp = kNoTimestamp;
+  int batches_retained = 0;  // how many recent batches a retry is matched against (<= 5)
+};
+
+struct CompactOptions {
+  // Called now and then with (bytes done, bytes in the pass), on the compacting thread.
+  std::function<void(uint64_t done, uint64_t total)> progress;
+};
+
+// What compaction did (sums over passes).
+struct CompactionResult {
+  int passes = 0;
+  int64_t cleaned_to = 0;  // the offset below which the log is compacted (the first dirty one)
+  int segments_before = 0;
+  int segments_after = 0;
+  uint64_t bytes_read = 0;
+  uint64_t bytes_written = 0;
+  int64_t records_removed = 0;     // superseded by a later record with the same key, or tombstones
+  int64_t tombstones_removed = 0;  // tombstones dropped after their delete horizon
+  size_t keys = 0;                 // distinct keys mapped by the largest pass
+  std::chrono::nanoseconds throttled{0};  // time slept by the I/O throttle
+};
+
+// Where compaction stands (Kafka's cleaner metrics for one log).
+struct CompactionState {
+  int64_t first_dirty_offset = 0;        // below it the log is compacted
+  int64_t first_uncleanable_offset = 0;  // the active segment, unflushed data, min_lag
+  uint64_t clean_bytes = 0;
+  uint64_t dirty_bytes = 0;  // cleanable now
+  double dirty_ratio = 0;
+  bool due = false;  // CompactIfDue would compact
 };
 
 struct ReadOptions {
@@ -217,6 +269,41 @@ class Log {
   // directory lock. Wakes waiters with Cancelled. Further appends return FailedPrecondition;
   // ReadResults already returned stay valid. Idempotent.
   absl::Status Close();
+
+  // --- idempotent producers ---
+  //
+  // Batches with a producer id (>= 0) are checked as a Kafka partition leader checks them: a
+  // batch continues its producer's sequence (last + 1, wrapping at INT32_MAX), a retry of one of
+  // the producer's last five batches returns the original offsets with `duplicate` set and
+  // writes nothing, a gap fails with kOutOfOrderSequenceNumber, an older epoch with
+  // kInvalidProducerEpoch, and a new epoch must start at sequence 0. A producer the log does not
+  // know (new, expired, or whose batches retention removed) is accepted at any sequence. The
+  // state survives restarts: a snapshot at every roll and at Close, plus the log after it.
+  //
+  // Returns a producer identity: a fresh id (never handed out before by this log directory,
+  // even across crashes) at epoch 0, or, given the previous identity, the same id at the next
+  // epoch, fencing batches of the old one (a new id once the epoch would pass 32767).
+  // FailedPrecondition with kProducerFenced if `previous` is older than the epoch the log has.
+  absl::StatusOr<ProducerIdentity> InitProducer(
+      std::optional<ProducerIdentity> previous = std::nullopt);
+  // Every producer the log tracks, by id.
+  std::vector<ProducerInfo> Producers() const;
+
+  // --- compaction (cleanup_policy kCompact or kCompactAndDelete) ---
+  //
+  // Keeps the latest record of every key, as Kafka's log cleaner does: offsets never change
+  // (gaps appear), order is kept, the active segment is never touched, a tombstone stays for
+  // compaction.delete_retention after the pass that first kept it. ReadResults taken before keep
+  // reading the old segments. FailedPrecondition on a log that does not compact.
+  //
+  // Compacts everything cleanable now, whatever the dirty ratio, in as many passes as the
+  // offset map needs.
+  absl::StatusOr<CompactionResult> Compact(CompactOptions options = {});
+  // One pass if Kafka's rules call for one (dirty ratio above min_cleanable_dirty_ratio, or
+  // dirty data older than max_lag); otherwise returns at once with passes == 0. The step a
+  // background cleaner drives (brook::LogCleaner), callable directly by tests.
+  absl::StatusOr<CompactionResult> CompactIfDue();
+  CompactionState compaction_state() const;
 
   std::vector<SegmentInfo> Segments() const;
   const RecoverySummary& recovery_summary() const;

@@ -45,6 +45,34 @@ struct FlushPolicy {
   static FlushPolicy Every(std::chrono::milliseconds interval) { return {.interval = interval}; }
 };
 
+// What happens to old records (Kafka's cleanup.policy).
+enum class CleanupPolicy : uint8_t {
+  kDelete,            // retention_bytes / retention_age delete whole old segments
+  kCompact,           // the cleaner keeps the latest record per key; retention is off
+  kCompactAndDelete,  // both
+};
+
+// Log compaction (Kafka's log cleaner settings). Only used with a compacting CleanupPolicy.
+struct CompactionOptions {
+  // A log is compacted when its dirty (not yet compacted) bytes exceed this share of the bytes
+  // below the active segment (min.cleanable.dirty.ratio). Default: 0.5.
+  double min_cleanable_dirty_ratio = 0.5;
+  // Records younger than this are never compacted (min.compaction.lag.ms). Default: 0.
+  std::chrono::milliseconds min_lag{0};
+  // A log whose oldest dirty segment began longer ago than this is compacted whatever its dirty
+  // ratio (max.compaction.lag.ms). Default: never.
+  std::chrono::milliseconds max_lag = std::chrono::milliseconds::max();
+  // How long a tombstone (a record with a null value) stays after the compaction that first
+  // kept it, so consumers can see the delete (delete.retention.ms). Default: 24 hours.
+  std::chrono::milliseconds delete_retention = std::chrono::hours(24);
+  // Memory for the key -> offset map of one compaction pass: 24 bytes per slot, filled to 90%,
+  // so about 26.7 bytes per distinct key (Kafka's dedupe buffer). A pass covers as many dirty
+  // records as it can map; the rest waits for the next pass. Default: 32 MiB (1.25 M keys).
+  size_t offset_map_bytes = size_t{32} << 20;
+  // Limit on the bytes the cleaner reads plus writes per second. 0: unlimited. Default: 0.
+  int64_t io_bytes_per_second = 0;
+};
+
 enum class LogLevel : uint8_t { kInfo, kWarning, kError };
 
 // Receives brook's log lines (recovery reports, failures). Called on the thread that caused the
@@ -77,6 +105,12 @@ struct LogOptions {
   std::chrono::milliseconds retention_age{-1};
   // Default: OsOnly().
   FlushPolicy flush;
+  // Default: kDelete. With a compacting policy every record must have a key.
+  CleanupPolicy cleanup_policy = CleanupPolicy::kDelete;
+  CompactionOptions compaction;
+  // An idempotent producer that writes nothing for this long is forgotten; its next batch is
+  // accepted as from a new producer (producer.id.expiration.ms). Default: 24 hours.
+  std::chrono::milliseconds producer_id_expiration = std::chrono::hours(24);
   // How long Log::WaitForAppend spins on the end offset before it blocks. Spinning costs a core
   // but wakes in well under a microsecond. Default: 0 (block at once).
   std::chrono::microseconds wait_spin{0};

@@ -47,6 +47,7 @@ enum class ErrorCode : int16_t {
   kKafkaStorageError = 56,
   kUnknownProducerId = 59,
   kInvalidRecord = 87,
+  kProducerFenced = 90,
 };
 
 // The Kafka name of `code`, e.g. "MESSAGE_TOO_LARGE".

@@ -9,7 +9,10 @@
 #include "brook/status.h"
 #include "fmt/format.h"
 #include "storage/checkpoint.h"
+#include "storage/compactor.h"
 #include "storage/log_files.h"
+#include "storage/producer_id_allocator.h"
+#include "storage/producer_state.h"
 #include "storage/segment.h"
 #include "util/format.h"
 #include "util/mutex.h"
@@ -31,6 +34,7 @@ constexpr size_t kUnsyncedSealedMax = 8;
 // a few fdatasyncs of this class of disk; the spin only happens while a sync is running.
 constexpr std::chrono::microseconds kFlushWaitSpin{500};
 
+using storage::kCleanerCheckpointFile;
 using storage::kCleanShutdownFile;
 using storage::kFormatVersion;
 using storage::kLockFile;
@@ -71,6 +75,11 @@ class LogImpl {
   std::vector<SegmentInfo> Segments() const;
   absl::Status health() const;
 
+  absl::StatusOr<ProducerIdentity> InitProducer(std::optional<ProducerIdentity> previous);
+  std::vector<ProducerInfo> Producers() const;
+  absl::StatusOr<CompactionResult> Compact(const CompactOptions& options, bool force);
+  CompactionState compaction_state() const;
+
   int64_t start_offset() const { return start_offset_.load(std::memory_order_acquire); }
   int64_t end_offset() const { return end_offset_.load(std::memory_order_acquire); }
   int64_t flushed_offset() const { return flushed_offset_.load(std::memory_order_acquire); }
@@ -105,6 +114,27 @@ class LogImpl {
   absl::Status Roll(int64_t base_offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
   absl::StatusOr<int> EnforceRetentionLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
   void NotifyWaiters() const;
+  bool compacting() const { return options_.cleanup_policy != CleanupPolicy::kDelete; }
+  // Producer state: the checks on append, snapshots, rebuild.
+  absl::StatusOr<std::optional<AppendResult>> CheckProducer(const RecordBatchView& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
+  absl::Status WriteSnapshot(int64_t offset, bool sync) ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
+  // Loads the newest valid snapshot at or below `end` and replays the log from it to `end`.
+  absl::Status LoadProducerState(int64_t end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
+  // Snapshot offsets on disk, ascending.
+  absl::StatusOr<std::vector<int64_t>> ListSnapshots() const;
+  // Deletes snapshots that match no segment (except the newest) or lie past `end`.
+  void RemoveStraySnapshots(int64_t end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
+  void ExpireProducers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
+  // Compaction.
+  absl::Status RecoverSwaps(std::vector<std::string>* names);
+  CompactionState ComputeCompactionState(const SegmentSet& set, int64_t now_ms) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
+  absl::StatusOr<CompactionResult> CompactPass(const CompactOptions& options, bool force,
+                                               bool* progressed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(compact_mu_);
+  absl::Status SwapIn(const SegmentSet& before, std::vector<storage::CleanedGroup>* groups)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
   int64_t NowNanos() const {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                clock_->Monotonic().time_since_epoch())
@@ -133,8 +163,17 @@ class LogImpl {
   std::atomic<bool> closed_{false};
   std::atomic<bool> failed_flag_{false};
 
+  // One compaction pass at a time. Order: compact_mu_ before append_mu_.
+  Mutex compact_mu_;
   // One appender at a time; also serializes roll, truncation, retention and close.
   Mutex append_mu_;
+  storage::ProducerStateMap producers_ ABSL_GUARDED_BY(append_mu_);
+  std::unique_ptr<storage::ProducerIdAllocator> producer_ids_;
+  int64_t last_expiry_check_ms_ ABSL_GUARDED_BY(append_mu_) = 0;
+  // Bumped by every truncation: a compaction pass that began before one is thrown away.
+  int64_t truncations_ ABSL_GUARDED_BY(append_mu_) = 0;
+  // Below it the log is compacted (the cleaner checkpoint).
+  int64_t first_dirty_ ABSL_GUARDED_BY(append_mu_) = 0;
   // Group commit. One flush *leader* at a time does the fdatasyncs; callers whose offsets an
   // earlier sync already covered return at once, the rest wait on flush_cv_ (all woken together)
   // and one of them leads the next sync, covering everything appended meanwhile. TruncateTo and
@@ -235,12 +274,66 @@ absl::Status LogImpl::CheckDirectory() {
   return absl::OkStatus();
 }
 
+absl::Status LogImpl::RecoverSwaps(std::vector<std::string>* names) {
+  // A `<base>.log.swap` is a compacted segment whose swap began (its data is complete and
+  // synced) but may not have finished: finish it. It replaces every segment from `base` up to
+  // its own end (the compactor keeps the last batch of every group, so the end is exact).
+  std::vector<int64_t> swaps;
+  std::vector<int64_t> bases;
+  for (const std::string& name : *names) {
+    if (name.ends_with(storage::kSwapSuffix)) {
+      std::string_view stem(name);
+      stem.remove_suffix(std::string_view(storage::kSwapSuffix).size());
+      if (std::optional<int64_t> base = ParseSegmentName(stem, ".log")) swaps.push_back(*base);
+    } else if (std::optional<int64_t> base = ParseSegmentName(name, ".log")) {
+      bases.push_back(*base);
+    }
+  }
+  if (swaps.empty()) return absl::OkStatus();
+  std::sort(swaps.begin(), swaps.end());
+  for (int64_t base : swaps) {
+    std::string stem = fmt::format("{}/{}", dir_, storage::SegmentFileStem(base));
+    for (const char* ext : {".index", ".timeindex"}) {
+      for (const char* suffix : {"", storage::kSwapSuffix, storage::kCleanedSuffix}) {
+        absl::Status s = fs_->Remove(stem + ext + suffix);
+        if (!s.ok() && !absl::IsNotFound(s)) return s;
+      }
+    }
+    storage::SegmentScan scan;
+    BROOK_ASSIGN_OR_RETURN(
+        std::unique_ptr<Segment> swap,
+        Segment::Open(segment_config_, base, /*trusted=*/false,
+                      /*active=*/false, clock_->NowMs(), &scan, storage::kSwapSuffix));
+    if (!scan.problem.empty()) {
+      return absl::DataLossError(fmt::format(
+          "log {}: the compacted segment {} is damaged ({}); it was synced before the swap, so "
+          "the disk lost it; refusing to guess",
+          dir_, swap->log_path(), scan.problem));
+    }
+    for (int64_t b : bases) {
+      if (b > base && b < swap->next_offset()) {
+        BROOK_RETURN_IF_ERROR(Segment::RemoveFiles(segment_config_, b));
+      }
+    }
+    BROOK_RETURN_IF_ERROR(swap->SyncAll());
+    BROOK_RETURN_IF_ERROR(swap->Rename(""));
+    BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+    Say(LogLevel::kWarning,
+        fmt::format("log {}: finished an interrupted compaction swap at {}", dir_, base));
+  }
+  BROOK_ASSIGN_OR_RETURN(*names, fs_->ListDir(dir_));
+  return absl::OkStatus();
+}
+
 absl::Status LogImpl::Load() {
   BROOK_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->ListDir(dir_));
+  BROOK_RETURN_IF_ERROR(RecoverSwaps(&names));
   std::vector<int64_t> bases;
   std::vector<std::string> orphans;
   for (const std::string& name : names) {
-    if (name.ends_with(".tmp")) {
+    // Half-written checkpoints and compaction output that never reached its swap.
+    if (name.ends_with(".tmp") || name.ends_with(storage::kCleanedSuffix) ||
+        name.ends_with(storage::kSwapSuffix)) {
       orphans.push_back(name);
     } else if (std::optional<int64_t> base = ParseSegmentName(name, ".log")) {
       bases.push_back(*base);
@@ -275,6 +368,8 @@ absl::Status LogImpl::Load() {
   };
   int64_t recovery_point = read_offset(kRecoveryPointFile, "recovery-point");
   int64_t log_start = read_offset(kStartOffsetFile, "log-start-offset");
+  int64_t first_dirty = read_offset(kCleanerCheckpointFile, "cleaner-offset");
+  BROOK_ASSIGN_OR_RETURN(producer_ids_, storage::ProducerIdAllocator::Open(fs_, dir_));
 
   recovery_.clean_shutdown = clean_shutdown;
   int64_t now_ms = clock_->NowMs();
@@ -353,6 +448,12 @@ absl::Status LogImpl::Load() {
   flushed_offset_.store(end);
   last_flush_nanos_.store(NowNanos());
   Publish(std::move(set));
+  {
+    MutexLock l(&append_mu_);
+    first_dirty_ = first_dirty;
+    last_expiry_check_ms_ = now_ms;
+    BROOK_RETURN_IF_ERROR(LoadProducerState(end));
+  }
   if (recovery_.message.empty()) {
     recovery_.message =
         clean_shutdown
@@ -432,35 +533,73 @@ absl::StatusOr<AppendResult> LogImpl::Append(std::span<const std::byte> bytes,
                                batch.last_offset_delta(), batch.records_count()));
   }
   if (batch.is_control()) return invalid("control batches cannot be appended by clients");
+  if (batch.is_transactional()) return invalid("transactional batches are not supported yet");
+  if (batch.producer_id() >= 0 && (batch.producer_epoch() < 0 || batch.base_sequence() < 0)) {
+    return invalid(
+        fmt::format("producer {} sent epoch {} and base sequence {}; neither may be "
+                    "negative",
+                    batch.producer_id(), batch.producer_epoch(), batch.base_sequence()));
+  }
+  if (compacting()) {
+    if (batch.compression() != Compression::kNone) {
+      return invalid("compressed batches are not supported in compacted logs yet");
+    }
+    for (const RecordView& record : batch.records()) {
+      if (!record.has_key()) {
+        return invalid(fmt::format(
+            "record {} of the batch has no key; a compacted log needs a key on every record",
+            record.offset()));
+      }
+    }
+  }
 
   AppendResult result;
   bool flush = options.durability == Durability::kFlushed;
   {
     MutexLock l(&append_mu_);
     BROOK_RETURN_IF_ERROR(CheckWritable());
-    int64_t base = end_offset_.load(std::memory_order_relaxed);
-    if (base > std::numeric_limits<int64_t>::max() - 1 - batch.last_offset_delta()) {
-      return WithErrorCode(
-          absl::OutOfRangeError(fmt::format("log {} is out of offsets: end offset {}", dir_, base)),
-          ErrorCode::kOffsetOutOfRange);
+    if (batch.producer_id() >= 0) {
+      absl::StatusOr<std::optional<AppendResult>> duplicate = CheckProducer(batch);
+      if (!duplicate.ok())
+        return Annotate(duplicate.status(), fmt::format("Append to log {}", dir_));
+      if (*duplicate) result = **duplicate;  // written before: don't write it again
     }
-    int64_t last = base + batch.last_offset_delta();
-    std::shared_ptr<const SegmentSet> set = snapshot();
-    if (set->segments.back()->ShouldRoll(batch.size_bytes(), last, clock_->NowMs(),
-                                         options_.segment_age_max.count())) {
-      BROOK_RETURN_IF_ERROR(Roll(base));
-      set = snapshot();
+    if (!result.duplicate) {
+      int64_t base = end_offset_.load(std::memory_order_relaxed);
+      if (base > std::numeric_limits<int64_t>::max() - 1 - batch.last_offset_delta()) {
+        return WithErrorCode(absl::OutOfRangeError(fmt::format(
+                                 "log {} is out of offsets: end offset {}", dir_, base)),
+                             ErrorCode::kOffsetOutOfRange);
+      }
+      int64_t last = base + batch.last_offset_delta();
+      std::shared_ptr<const SegmentSet> set = snapshot();
+      if (set->segments.back()->ShouldRoll(batch.size_bytes(), last, clock_->NowMs(),
+                                           options_.segment_age_max.count())) {
+        BROOK_RETURN_IF_ERROR(Roll(base));
+        set = snapshot();
+      }
+      absl::Status s = set->segments.back()->Append(batch, base);
+      if (!s.ok()) {
+        return Annotate(s, fmt::format("Append to log {}", dir_));
+      }
+      if (batch.producer_id() >= 0) {
+        producers_.Record(batch.producer_id(), batch.producer_epoch(),
+                          storage::ProducerBatch{
+                              .first_sequence = batch.base_sequence(),
+                              .last_sequence = storage::IncrementSequence(
+                                  batch.base_sequence(), batch.last_offset_delta()),
+                              .first_offset = base,
+                              .last_offset = last,
+                              .max_timestamp = batch.max_timestamp(),
+                          });
+      }
+      appended_bytes_.fetch_add(batch.size_bytes(), std::memory_order_relaxed);
+      end_offset_.store(last + 1, std::memory_order_seq_cst);
+      result = {.base_offset = base, .last_offset = last};
     }
-    absl::Status s = set->segments.back()->Append(batch, base);
-    if (!s.ok()) {
-      return Annotate(s, fmt::format("Append to log {}", dir_));
-    }
-    appended_bytes_.fetch_add(batch.size_bytes(), std::memory_order_relaxed);
-    end_offset_.store(last + 1, std::memory_order_seq_cst);
-    result = {.base_offset = base, .last_offset = last};
     flush = flush || FlushPolicyDue();
   }
-  NotifyWaiters();
+  if (!result.duplicate) NotifyWaiters();
   if (flush) {
     absl::Status s = FlushTo(result.last_offset + 1);
     if (!s.ok()) {
@@ -608,6 +747,13 @@ absl::Status LogImpl::Roll(int64_t base_offset) {
   auto rolled = std::make_shared<SegmentSet>(*set);
   rolled->segments.push_back(std::move(next));
   Publish(std::move(rolled));
+  // Producer state as of the new segment's base, so a restart replays at most the segments
+  // after it. Not synced: a lost or torn snapshot fails its checksum and an older one is used.
+  s = WriteSnapshot(base_offset, /*sync=*/false);
+  if (!s.ok()) {
+    Say(LogLevel::kWarning,
+        fmt::format("log {}: could not write a producer snapshot: {}", dir_, s));
+  }
   if (unsynced > kUnsyncedSealedMax && LeadFlush()) {
     s = SyncSealed(kUnsyncedSealedMax / 2);
     EndFlush();
@@ -629,13 +775,15 @@ absl::StatusOr<int> LogImpl::EnforceRetentionLocked() {
   for (const auto& s : segments) total += s->size();
   int64_t now_ms = clock_->NowMs();
   int64_t start = start_offset_.load(std::memory_order_relaxed);
+  bool deletes = options_.cleanup_policy != CleanupPolicy::kCompact;
   size_t k = 0;
   for (; k + 1 < segments.size(); ++k) {  // never the active segment
     const Segment& s = *segments[k];
     bool below_start = s.next_offset() <= start;
-    bool too_big = options_.retention_bytes >= 0 &&
+    bool too_big = deletes && options_.retention_bytes >= 0 &&
                    total - s.size() >= static_cast<uint64_t>(options_.retention_bytes);
-    bool too_old = options_.retention_age.count() >= 0 && s.max_timestamp() != kNoTimestamp &&
+    bool too_old = deletes && options_.retention_age.count() >= 0 &&
+                   s.max_timestamp() != kNoTimestamp &&
                    s.max_timestamp() < now_ms - options_.retention_age.count();
     if (!below_start && !too_big && !too_old) break;
     total -= s.size();
@@ -657,6 +805,10 @@ absl::StatusOr<int> LogImpl::EnforceRetentionLocked() {
   // Readers holding the old set keep the mappings alive; the files can go now.
   for (size_t i = 0; i < k; ++i) BROOK_RETURN_IF_ERROR(segments[i]->Remove());
   BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  // Producers whose every batch is gone are forgotten (their next batch is accepted as from an
+  // unknown producer), and so are the snapshots of deleted segments.
+  producers_.RemoveBefore(new_start);
+  RemoveStraySnapshots(end_offset_.load(std::memory_order_relaxed));
   return static_cast<int>(k);
 }
 
@@ -676,6 +828,7 @@ absl::Status LogImpl::DeleteRecordsBefore(int64_t offset) {
   BROOK_RETURN_IF_ERROR(
       storage::WriteCheckpoint(fs_, dir_, kStartOffsetFile, "log-start-offset", {offset}));
   start_offset_.store(offset, std::memory_order_release);
+  producers_.RemoveBefore(offset);
   return EnforceRetentionLocked().status();
 }
 
@@ -683,8 +836,15 @@ absl::StatusOr<int64_t> LogImpl::TruncateTo(int64_t offset) {
   MutexLock l(&append_mu_);
   BROOK_RETURN_IF_ERROR(CheckWritable());
   LeadFlush();
+  int64_t end = end_offset_.load(std::memory_order_relaxed);
   absl::StatusOr<int64_t> result = TruncateToLocked(offset);
   EndFlush();
+  if (result.ok() && *result < end) {
+    ++truncations_;
+    // Rebuild the producers from the newest snapshot at or below the new end.
+    absl::Status s = LoadProducerState(*result);
+    if (!s.ok()) return Fail(s);
+  }
   return result;
 }
 
@@ -780,7 +940,22 @@ absl::Status LogImpl::Tick() {
   if (options_.retention_bytes >= 0 || options_.retention_age.count() >= 0) {
     BROOK_RETURN_IF_ERROR(EnforceRetention().status());
   }
+  {
+    MutexLock l(&append_mu_);
+    ExpireProducers();
+  }
   return absl::OkStatus();
+}
+
+void LogImpl::ExpireProducers() {
+  // Like Kafka's producer.id.expiration.check.interval.ms (10 minutes), but never slower than
+  // the expiration itself.
+  int64_t now_ms = clock_->NowMs();
+  int64_t idle_ms = options_.producer_id_expiration.count();
+  int64_t interval_ms = std::min<int64_t>(idle_ms, 10 * 60 * 1000);
+  if (now_ms - last_expiry_check_ms_ < interval_ms) return;
+  last_expiry_check_ms_ = now_ms;
+  producers_.RemoveExpired(now_ms, idle_ms);
 }
 
 absl::Status LogImpl::Close() {
@@ -795,6 +970,9 @@ absl::Status LogImpl::Close() {
       std::shared_ptr<const SegmentSet> set = snapshot();
       result = SyncSealed(0);
       if (result.ok()) result = set->segments.back()->Seal(/*sync=*/true);
+      if (result.ok()) {
+        result = WriteSnapshot(end_offset_.load(std::memory_order_relaxed), /*sync=*/true);
+      }
       if (result.ok()) {
         int64_t end = end_offset_.load(std::memory_order_relaxed);
         StoreMax(flushed_offset_, end);
@@ -908,6 +1086,355 @@ absl::StatusOr<int64_t> LogImpl::OffsetForTimestamp(int64_t timestamp_ms) const 
       fmt::format("log {} has no record with timestamp >= {}", dir_, timestamp_ms));
 }
 
+absl::StatusOr<std::optional<AppendResult>> LogImpl::CheckProducer(const RecordBatchView& batch) {
+  BROOK_ASSIGN_OR_RETURN(std::optional<storage::ProducerBatch> original,
+                         producers_.Check(batch.producer_id(), batch.producer_epoch(),
+                                          batch.base_sequence(), batch.last_offset_delta()));
+  if (!original) return std::nullopt;
+  return AppendResult{
+      .base_offset = original->first_offset,
+      .last_offset = original->last_offset,
+      .duplicate = true,
+  };
+}
+
+absl::Status LogImpl::WriteSnapshot(int64_t offset, bool sync) {
+  std::vector<std::byte> bytes = producers_.EncodeSnapshot(offset);
+  BROOK_ASSIGN_OR_RETURN(
+      std::unique_ptr<File> file,
+      fs_->Open(dir_ + "/" + storage::SnapshotFileName(offset), OpenMode::kCreate));
+  BROOK_RETURN_IF_ERROR(file->Truncate(0));
+  BROOK_RETURN_IF_ERROR(file->Write(0, bytes));
+  if (sync) BROOK_RETURN_IF_ERROR(file->Sync());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int64_t>> LogImpl::ListSnapshots() const {
+  BROOK_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->ListDir(dir_));
+  std::vector<int64_t> offsets;
+  for (const std::string& name : names) {
+    if (auto offset = ParseSegmentName(name, storage::kSnapshotExtension)) {
+      offsets.push_back(*offset);
+    }
+  }
+  std::sort(offsets.begin(), offsets.end());
+  return offsets;
+}
+
+absl::Status LogImpl::LoadProducerState(int64_t end) {
+  producers_.Clear();
+  BROOK_ASSIGN_OR_RETURN(std::vector<int64_t> snapshots, ListSnapshots());
+  int64_t from = -1;
+  for (auto it = snapshots.rbegin(); it != snapshots.rend() && from < 0; ++it) {
+    std::string path = dir_ + "/" + storage::SnapshotFileName(*it);
+    absl::Status s = [&]() -> absl::Status {
+      if (*it > end) {
+        return absl::OutOfRangeError(
+            fmt::format("snapshot {} lies past the log's end {}", path, end));
+      }
+      BROOK_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs_->Open(path, OpenMode::kReadOnly));
+      BROOK_ASSIGN_OR_RETURN(uint64_t size, file->Size());
+      if (size > storage::kSnapshotBytesMax) {
+        return absl::DataLossError(
+            fmt::format("snapshot {} is {} bytes, more than the {} a "
+                        "snapshot can hold",
+                        path, size, storage::kSnapshotBytesMax));
+      }
+      std::vector<std::byte> bytes(size);
+      BROOK_ASSIGN_OR_RETURN(size_t n, file->Read(0, bytes));
+      bytes.resize(n);
+      BROOK_ASSIGN_OR_RETURN(producers_,
+                             storage::ProducerStateMap::DecodeSnapshot(bytes, *it, path));
+      from = *it;
+      return absl::OkStatus();
+    }();
+    if (!s.ok()) {
+      // Never trusted: an older snapshot plus more of the log gives the same state.
+      if (!absl::IsOutOfRange(s)) {
+        Say(LogLevel::kWarning, fmt::format("log {}: skipping producer snapshot: {}", dir_, s));
+      }
+      absl::Status removed = fs_->Remove(path);
+      if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
+    }
+  }
+  int64_t start = start_offset();
+  int64_t replay_from = std::max(from, start);
+  int64_t batches = 0;
+  for (int64_t offset = replay_from; offset < end;) {
+    BROOK_ASSIGN_OR_RETURN(ReadResult read,
+                           Read(offset, ReadOptions{.max_bytes = 1 << 20, .verify = false}));
+    if (read.empty()) break;
+    for (const RecordBatchView& batch : read) {
+      if (batch.base_offset() < from || batch.base_offset() >= end) continue;
+      producers_.Replay(batch);
+      ++batches;
+    }
+    offset = read.next_offset();
+  }
+  producers_.RemoveBefore(start);
+  producers_.RemoveExpired(clock_->NowMs(), options_.producer_id_expiration.count());
+  if (batches > 0 || from != end) {
+    absl::Status s = WriteSnapshot(end, /*sync=*/false);
+    if (!s.ok()) {
+      Say(LogLevel::kWarning,
+          fmt::format("log {}: could not write a producer snapshot: {}", dir_, s));
+    }
+  }
+  RemoveStraySnapshots(end);
+  return absl::OkStatus();
+}
+
+void LogImpl::RemoveStraySnapshots(int64_t end) {
+  absl::StatusOr<std::vector<int64_t>> snapshots = ListSnapshots();
+  if (!snapshots.ok() || snapshots->empty()) return;
+  std::shared_ptr<const SegmentSet> set = snapshot();
+  int64_t newest = -1;
+  for (int64_t offset : *snapshots) {
+    if (offset <= end) newest = offset;
+  }
+  for (int64_t offset : *snapshots) {
+    bool at_segment = std::any_of(set->segments.begin(), set->segments.end(),
+                                  [&](const auto& seg) { return seg->base_offset() == offset; });
+    if (offset == newest || (at_segment && offset <= end)) continue;
+    absl::Status s = fs_->Remove(dir_ + "/" + storage::SnapshotFileName(offset));
+    if (!s.ok() && !absl::IsNotFound(s)) {
+      Say(LogLevel::kWarning, fmt::format("log {}: could not remove a snapshot: {}", dir_, s));
+    }
+  }
+}
+
+absl::StatusOr<ProducerIdentity> LogImpl::InitProducer(std::optional<ProducerIdentity> previous) {
+  MutexLock l(&append_mu_);
+  BROOK_RETURN_IF_ERROR(CheckWritable());
+  int64_t now_ms = clock_->NowMs();
+  if (previous) {
+    if (previous->producer_id < 0 || previous->epoch < 0) {
+      return absl::InvalidArgumentError(
+          fmt::format("InitProducer on log {}: previous identity {}/{} is not one InitProducer "
+                      "returns",
+                      dir_, previous->producer_id, previous->epoch));
+    }
+    const storage::ProducerEntry* entry = producers_.Find(previous->producer_id);
+    if (entry != nullptr && entry->epoch > previous->epoch) {
+      return WithErrorCode(absl::FailedPreconditionError(fmt::format(
+                               "InitProducer on log {}: producer {} epoch {} is fenced by epoch {}",
+                               dir_, previous->producer_id, previous->epoch, entry->epoch)),
+                           ErrorCode::kProducerFenced);
+    }
+    if (previous->epoch < std::numeric_limits<int16_t>::max()) {
+      auto epoch = static_cast<int16_t>(previous->epoch + 1);
+      producers_.BeginEpoch(previous->producer_id, epoch, now_ms);
+      return ProducerIdentity{.producer_id = previous->producer_id, .epoch = epoch};
+    }
+    // The epoch is exhausted: a new id, as Kafka does.
+  }
+  BROOK_ASSIGN_OR_RETURN(int64_t id, producer_ids_->Allocate());
+  producers_.BeginEpoch(id, 0, now_ms);
+  return ProducerIdentity{.producer_id = id, .epoch = 0};
+}
+
+std::vector<ProducerInfo> LogImpl::Producers() const {
+  MutexLock l(&const_cast<LogImpl*>(this)->append_mu_);
+  std::vector<ProducerInfo> infos;
+  for (const storage::ProducerEntry& e : producers_.Entries()) {
+    const storage::ProducerBatch* last = e.last_batch();
+    infos.push_back({
+        .producer_id = e.producer_id,
+        .epoch = e.epoch,
+        .last_sequence = e.last_sequence(),
+        .last_offset = last != nullptr ? last->last_offset : -1,
+        .last_timestamp = e.last_timestamp,
+        .batches_retained = e.batch_count,
+    });
+  }
+  return infos;
+}
+
+CompactionState LogImpl::ComputeCompactionState(const SegmentSet& set, int64_t now_ms) const {
+  CompactionState state;
+  int64_t start = start_offset();
+  int64_t end = end_offset();
+  state.first_dirty_offset = first_dirty_ < start || first_dirty_ > end ? start : first_dirty_;
+  // Never the active segment, never data not yet on disk (a sealed segment waiting for its
+  // fsync), never records younger than min_lag.
+  const auto& segments = set.segments;
+  int64_t flushed = flushed_offset();
+  int64_t uncleanable = segments.back()->base_offset();
+  for (size_t i = 0; i + 1 < segments.size(); ++i) {
+    const Segment& s = *segments[i];
+    bool young = options_.compaction.min_lag.count() > 0 && s.max_timestamp() != kNoTimestamp &&
+                 s.max_timestamp() > now_ms - options_.compaction.min_lag.count();
+    if (s.next_offset() > flushed || (s.next_offset() > state.first_dirty_offset && young)) {
+      uncleanable = s.base_offset();
+      break;
+    }
+  }
+  state.first_uncleanable_offset = std::max(uncleanable, state.first_dirty_offset);
+  bool overdue = false;
+  for (const auto& s : segments) {
+    if (s->base_offset() >= state.first_uncleanable_offset) break;
+    if (s->next_offset() <= state.first_dirty_offset) {
+      state.clean_bytes += s->size();
+      continue;
+    }
+    state.dirty_bytes += s->size();
+    if (options_.compaction.max_lag != std::chrono::milliseconds::max() && s->size() > 0) {
+      absl::StatusOr<RecordBatchView> first = RecordBatchView::Parse(s->bytes(), Verify::kHeader);
+      int64_t ts =
+          first.ok() && !first->has_delete_horizon() ? first->base_timestamp() : s->max_timestamp();
+      overdue =
+          overdue || (ts != kNoTimestamp && ts < now_ms - options_.compaction.max_lag.count());
+    }
+  }
+  uint64_t total = state.clean_bytes + state.dirty_bytes;
+  state.dirty_ratio = total == 0 ? 0 : static_cast<double>(state.dirty_bytes) / total;
+  state.due = compacting() && state.dirty_bytes > 0 &&
+              (state.dirty_ratio > options_.compaction.min_cleanable_dirty_ratio || overdue);
+  return state;
+}
+
+CompactionState LogImpl::compaction_state() const {
+  MutexLock l(&const_cast<LogImpl*>(this)->append_mu_);
+  return ComputeCompactionState(*snapshot(), clock_->NowMs());
+}
+
+absl::StatusOr<CompactionResult> LogImpl::Compact(const CompactOptions& options, bool force) {
+  if (!compacting()) {
+    return absl::FailedPreconditionError(
+        fmt::format("log {} does not compact: its cleanup_policy is delete", dir_));
+  }
+  MutexLock c(&compact_mu_);
+  CompactionResult total;
+  total.segments_before = static_cast<int>(snapshot()->segments.size());
+  while (true) {
+    bool progressed = false;
+    BROOK_ASSIGN_OR_RETURN(CompactionResult pass, CompactPass(options, force, &progressed));
+    total.passes += pass.passes;
+    total.cleaned_to = pass.cleaned_to;
+    total.bytes_read += pass.bytes_read;
+    total.bytes_written += pass.bytes_written;
+    total.records_removed += pass.records_removed;
+    total.tombstones_removed += pass.tombstones_removed;
+    total.keys = std::max(total.keys, pass.keys);
+    total.throttled += pass.throttled;
+    // CompactIfDue runs one pass; Compact runs until nothing cleanable is left.
+    if (!force || !progressed) break;
+  }
+  total.segments_after = static_cast<int>(snapshot()->segments.size());
+  return total;
+}
+
+absl::StatusOr<CompactionResult> LogImpl::CompactPass(const CompactOptions& options, bool force,
+                                                      bool* progressed) {
+  // Sealed segments waiting for their fsync are synced first: compaction only replaces data
+  // that is on disk.
+  if (LeadFlush()) {
+    absl::Status s = CheckWritable();
+    if (s.ok()) s = SyncSealed(0);
+    EndFlush();
+    BROOK_RETURN_IF_ERROR(s);
+  }
+  storage::CompactionInput input;
+  std::shared_ptr<const SegmentSet> before;
+  int64_t truncations;
+  CompactionResult result;
+  {
+    MutexLock l(&append_mu_);
+    BROOK_RETURN_IF_ERROR(CheckWritable());
+    before = snapshot();
+    input.now_ms = clock_->NowMs();
+    CompactionState state = ComputeCompactionState(*before, input.now_ms);
+    result.cleaned_to = state.first_dirty_offset;
+    if (!state.due && !(force && state.dirty_bytes > 0)) return result;
+    for (const auto& s : before->segments) {
+      if (s->base_offset() >= state.first_uncleanable_offset) break;
+      input.segments.push_back(s);
+    }
+    input.start_offset = start_offset();
+    input.first_dirty = state.first_dirty_offset;
+    for (const storage::ProducerEntry& e : producers_.Entries()) {
+      if (e.last_batch() != nullptr)
+        input.producer_last_offsets.push_back(e.last_batch()->last_offset);
+    }
+    std::sort(input.producer_last_offsets.begin(), input.producer_last_offsets.end());
+    truncations = truncations_;
+  }
+  storage::OffsetMap map(options_.compaction.offset_map_bytes);
+  input.config = segment_config_;
+  input.map = &map;
+  input.delete_retention_ms = options_.compaction.delete_retention.count();
+  input.io_bytes_per_second = options_.compaction.io_bytes_per_second;
+  input.progress = options.progress;
+  BROOK_ASSIGN_OR_RETURN(storage::CompactionPass pass, storage::CompactSegments(input));
+  result.passes = 1;
+  result.bytes_read = pass.bytes_read;
+  result.bytes_written = pass.bytes_written;
+  result.records_removed = pass.records_removed;
+  result.tombstones_removed = pass.tombstones_removed;
+  result.keys = pass.keys;
+  result.throttled = pass.throttled;
+  MutexLock l(&append_mu_);
+  std::shared_ptr<const SegmentSet> now = snapshot();
+  bool unchanged = truncations == truncations_ && now->segments.size() >= input.segments.size() &&
+                   std::equal(input.segments.begin(), input.segments.end(), now->segments.begin());
+  if (!unchanged || !CheckWritable().ok()) {
+    // Truncated or trimmed by retention meanwhile: the output may hold what is gone.
+    for (auto& group : pass.groups) group.segment->Remove().IgnoreError();
+    result.passes = 0;
+    return result;
+  }
+  BROOK_RETURN_IF_ERROR(SwapIn(*now, &pass.groups));
+  *progressed = pass.cleaned_to > first_dirty_ || !pass.groups.empty();
+  if (pass.cleaned_to != first_dirty_) {
+    first_dirty_ = pass.cleaned_to;
+    absl::Status s = storage::WriteCheckpoint(fs_, dir_, kCleanerCheckpointFile, "cleaner-offset",
+                                              {first_dirty_});
+    // Not fatal: the next pass would just recompact what this one did.
+    if (!s.ok()) Say(LogLevel::kWarning, fmt::format("log {}: cleaner checkpoint: {}", dir_, s));
+  }
+  result.cleaned_to = first_dirty_;
+  return result;
+}
+
+absl::Status LogImpl::SwapIn(const SegmentSet& before, std::vector<storage::CleanedGroup>* groups) {
+  if (groups->empty()) return absl::OkStatus();
+  // Kafka's replaceSegments: `.cleaned` -> `.swap` (the commit point: recovery rolls a `.swap`
+  // forward), then the old segments go, then `.swap` -> the live names.
+  for (size_t i = 0; i < groups->size(); ++i) {
+    absl::Status s = (*groups)[i].segment->Rename(storage::kSwapSuffix);
+    if (!s.ok()) {
+      for (auto& group : *groups) group.segment->Remove().IgnoreError();
+      return s;  // only the groups renamed so far are `.swap`, and they replace nothing yet
+    }
+  }
+  absl::Status s = fs_->SyncDir(dir_);
+  if (!s.ok()) return Fail(s);  // some `.swap` may be durable: a reopen finishes them
+  auto after = std::make_shared<SegmentSet>();
+  size_t next = 0;
+  for (auto& group : *groups) {
+    for (; next < group.first; ++next) after->segments.push_back(before.segments[next]);
+    after->segments.push_back(std::shared_ptr<Segment>(std::move(group.segment)));
+    next = group.first + group.count;
+  }
+  for (; next < before.segments.size(); ++next) after->segments.push_back(before.segments[next]);
+  std::shared_ptr<const SegmentSet> published = after;
+  Publish(std::move(after));
+  // Readers holding the old set keep the old mappings. The first segment of each group is
+  // replaced by the rename; the others are unlinked.
+  for (const auto& group : *groups) {
+    for (size_t i = group.first + 1; i < group.first + group.count && s.ok(); ++i) {
+      s = before.segments[i]->Remove();
+    }
+  }
+  for (const auto& segment : published->segments) {
+    if (s.ok() && segment->suffix() == storage::kSwapSuffix) s = segment->Rename("");
+  }
+  if (s.ok()) s = fs_->SyncDir(dir_);
+  if (!s.ok()) return Fail(s);
+  RemoveStraySnapshots(end_offset_.load(std::memory_order_relaxed));
+  return absl::OkStatus();
+}
+
 std::vector<SegmentInfo> LogImpl::Segments() const {
   std::shared_ptr<const SegmentSet> set = snapshot();
   std::vector<SegmentInfo> infos;
@@ -954,6 +1481,17 @@ absl::Status Log::Close() { return impl_->Close(); }
 std::vector<SegmentInfo> Log::Segments() const { return impl_->Segments(); }
 const RecoverySummary& Log::recovery_summary() const { return impl_->recovery_summary(); }
 const std::string& Log::dir() const { return impl_->dir(); }
+absl::StatusOr<ProducerIdentity> Log::InitProducer(std::optional<ProducerIdentity> previous) {
+  return impl_->InitProducer(previous);
+}
+std::vector<ProducerInfo> Log::Producers() const { return impl_->Producers(); }
+absl::StatusOr<CompactionResult> Log::Compact(CompactOptions options) {
+  return impl_->Compact(options, /*force=*/true);
+}
+absl::StatusOr<CompactionResult> Log::CompactIfDue() {
+  return impl_->Compact(CompactOptions{}, /*force=*/false);
+}
+CompactionState Log::compaction_state() const { return impl_->compaction_state(); }
 absl::Status Log::health() const { return impl_->health(); }
 
 }  // namespace brook

@@ -15,6 +15,7 @@ inline constexpr char kLockFile[] = ".lock";                     // flock'd by t
 inline constexpr char kCleanShutdownFile[] = ".clean-shutdown";  // checkpoint {end offset}
 inline constexpr char kRecoveryPointFile[] = "recovery-point";   // checkpoint {offset}
 inline constexpr char kStartOffsetFile[] = "log-start-offset";   // checkpoint {offset}
+inline constexpr char kCleanerCheckpointFile[] = "cleaner-offset-checkpoint";  // {first dirty}
 inline constexpr int64_t kFormatVersion = 1;
 
 // "00000000000000000042.log" -> 42 (for `extension` ".log").

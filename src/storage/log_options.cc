@@ -27,6 +27,21 @@ absl::Status LogOptions::Validate() const {
   if (flush.bytes < 0) return bad("flush.bytes", "must not be negative");
   if (flush.interval.count() < 0) return bad("flush.interval", "must not be negative");
   if (wait_spin.count() < 0) return bad("wait_spin", "must not be negative");
+  if (!(compaction.min_cleanable_dirty_ratio >= 0 && compaction.min_cleanable_dirty_ratio <= 1)) {
+    return bad("compaction.min_cleanable_dirty_ratio", "must be in [0, 1]");
+  }
+  if (compaction.min_lag.count() < 0) return bad("compaction.min_lag", "must not be negative");
+  if (compaction.max_lag.count() < 0) return bad("compaction.max_lag", "must not be negative");
+  if (compaction.delete_retention.count() < 0) {
+    return bad("compaction.delete_retention", "must not be negative");
+  }
+  if (compaction.offset_map_bytes < 1024) {
+    return bad("compaction.offset_map_bytes", "must be at least 1024");
+  }
+  if (compaction.io_bytes_per_second < 0) {
+    return bad("compaction.io_bytes_per_second", "must not be negative");
+  }
+  if (producer_id_expiration.count() <= 0) return bad("producer_id_expiration", "must be positive");
   return absl::OkStatus();
 }
 

@@ -46,16 +46,31 @@ bool AllZero(std::span<const std::byte> bytes) {
 
 std::string SegmentFileStem(int64_t base_offset) { return fmt::format("{:020d}", base_offset); }
 
-Segment::Segment(const SegmentConfig& config, int64_t base_offset, int64_t created_ms)
+Segment::Segment(const SegmentConfig& config, int64_t base_offset, int64_t created_ms,
+                 std::string_view suffix)
     : config_(config),
       base_offset_(base_offset),
       created_ms_(created_ms),
+      suffix_(suffix),
       next_offset_(base_offset) {}
 
 Segment::~Segment() = default;
 
 std::string Segment::PathFor(std::string_view extension) const {
-  return fmt::format("{}/{}{}", config_.dir, SegmentFileStem(base_offset_), extension);
+  return fmt::format("{}/{}{}{}", config_.dir, SegmentFileStem(base_offset_), extension, suffix_);
+}
+
+absl::Status Segment::Rename(std::string_view suffix) {
+  // The .log last: recovery treats `<base>.log<suffix>` as the mark that the rename happened
+  // (the indexes it can rebuild).
+  for (std::string_view ext : {kIndexExtension, kTimeIndexExtension, kLogExtension}) {
+    std::string from = PathFor(ext);
+    std::string to =
+        fmt::format("{}/{}{}{}", config_.dir, SegmentFileStem(base_offset_), ext, suffix);
+    BROOK_RETURN_IF_ERROR(config_.fs->Rename(from, to));
+  }
+  suffix_ = suffix;
+  return absl::OkStatus();
 }
 
 std::string Segment::log_path() const { return PathFor(kLogExtension); }
@@ -88,8 +103,9 @@ absl::Status Segment::OpenFiles(bool create, bool keep_index_entries, bool activ
 }
 
 absl::StatusOr<std::unique_ptr<Segment>> Segment::Create(const SegmentConfig& config,
-                                                         int64_t base_offset, int64_t now_ms) {
-  std::unique_ptr<Segment> segment(new Segment(config, base_offset, now_ms));
+                                                         int64_t base_offset, int64_t now_ms,
+                                                         std::string_view suffix) {
+  std::unique_ptr<Segment> segment(new Segment(config, base_offset, now_ms, suffix));
   absl::Status s = [&]() -> absl::Status {
     BROOK_RETURN_IF_ERROR(
         segment->OpenFiles(/*create=*/true, /*keep_index_entries=*/false, /*active=*/true));
@@ -107,8 +123,8 @@ absl::StatusOr<std::unique_ptr<Segment>> Segment::Create(const SegmentConfig& co
 absl::StatusOr<std::unique_ptr<Segment>> Segment::Open(const SegmentConfig& config,
                                                        int64_t base_offset, bool trusted,
                                                        bool active, int64_t now_ms,
-                                                       SegmentScan* scan) {
-  std::unique_ptr<Segment> segment(new Segment(config, base_offset, now_ms));
+                                                       SegmentScan* scan, std::string_view suffix) {
+  std::unique_ptr<Segment> segment(new Segment(config, base_offset, now_ms, suffix));
   if (trusted) {
     // A trusted segment needs both indexes; a missing one means rebuild.
     for (std::string_view ext : {kIndexExtension, kTimeIndexExtension}) {
@@ -428,18 +444,19 @@ absl::Status Segment::TruncateAt(uint64_t position, int64_t next_offset) {
   return absl::OkStatus();
 }
 
-absl::Status Segment::RemoveFiles(const SegmentConfig& config, int64_t base_offset) {
+absl::Status Segment::RemoveFiles(const SegmentConfig& config, int64_t base_offset,
+                                  std::string_view suffix) {
   absl::Status result;
   // The .log first: an index without its .log is an orphan that Open removes.
   for (std::string_view ext : {kLogExtension, kIndexExtension, kTimeIndexExtension}) {
-    absl::Status s =
-        config.fs->Remove(fmt::format("{}/{}{}", config.dir, SegmentFileStem(base_offset), ext));
+    absl::Status s = config.fs->Remove(
+        fmt::format("{}/{}{}{}", config.dir, SegmentFileStem(base_offset), ext, suffix));
     if (!s.ok() && !absl::IsNotFound(s) && result.ok()) result = s;
   }
   return result;
 }
 
-absl::Status Segment::Remove() { return RemoveFiles(config_, base_offset_); }
+absl::Status Segment::Remove() { return RemoveFiles(config_, base_offset_, suffix_); }
 
 uint64_t Segment::FindPosition(int64_t offset) const {
   std::span<const std::byte> data = bytes();

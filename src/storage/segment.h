@@ -55,9 +55,12 @@ std::string SegmentFileStem(int64_t base_offset);
 class Segment {
  public:
   // Creates a new, empty, active segment. ResourceExhausted if the space cannot be reserved;
-  // nothing is left behind on failure.
+  // nothing is left behind on failure. A `suffix` goes after each file's extension
+  // (`<base>.log.cleaned`): the compactor builds segments under such names before swapping
+  // them in.
   static absl::StatusOr<std::unique_ptr<Segment>> Create(const SegmentConfig& config,
-                                                         int64_t base_offset, int64_t now_ms);
+                                                         int64_t base_offset, int64_t now_ms,
+                                                         std::string_view suffix = "");
 
   // Opens an existing segment. Trusted: its files were fsynced and trimmed by a seal or a clean
   // close, so only the tail after the last index entry is read. Otherwise every batch is
@@ -66,12 +69,14 @@ class Segment {
   static absl::StatusOr<std::unique_ptr<Segment>> Open(const SegmentConfig& config,
                                                        int64_t base_offset, bool trusted,
                                                        bool active, int64_t now_ms,
-                                                       SegmentScan* scan);
+                                                       SegmentScan* scan,
+                                                       std::string_view suffix = "");
 
   ~Segment();
 
   // Unlinks the files of the segment at `base_offset` without opening it.
-  static absl::Status RemoveFiles(const SegmentConfig& config, int64_t base_offset);
+  static absl::Status RemoveFiles(const SegmentConfig& config, int64_t base_offset,
+                                  std::string_view suffix = "");
 
   // --- readers (any thread) ---
   int64_t base_offset() const { return base_offset_; }
@@ -112,9 +117,14 @@ class Segment {
   absl::Status TruncateAt(uint64_t position, int64_t next_offset);
   // Unlinks the files. The mapping stays valid until the Segment is destroyed.
   absl::Status Remove();
+  // Renames the files to carry `suffix` instead of the current one: the indexes first, the .log
+  // last (replacing files of those names). Not synced: the caller syncs the directory.
+  absl::Status Rename(std::string_view suffix);
+  const std::string& suffix() const { return suffix_; }
 
  private:
-  Segment(const SegmentConfig& config, int64_t base_offset, int64_t created_ms);
+  Segment(const SegmentConfig& config, int64_t base_offset, int64_t created_ms,
+          std::string_view suffix);
   absl::Status OpenFiles(bool create, bool keep_index_entries, bool active);
   // Maps [0, size) (read-write for an active segment), unless the current mapping already does.
   absl::Status MapData(uint64_t size, bool writable);
@@ -131,6 +141,7 @@ class Segment {
   SegmentConfig config_;
   const int64_t base_offset_;
   int64_t created_ms_;
+  std::string suffix_;  // after each file's extension: "" for a live segment
 
   std::unique_ptr<File> file_;
   std::vector<std::unique_ptr<MappedRegion>> maps_;  // current last; older kept for readers

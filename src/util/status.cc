@@ -41,6 +41,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "UNKNOWN_PRODUCER_ID";
     case ErrorCode::kInvalidRecord:
       return "INVALID_RECORD";
+    case ErrorCode::kProducerFenced:
+      return "PRODUCER_FENCED";
   }
   return "UNKNOWN";
 }
