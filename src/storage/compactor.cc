@@ -14,9 +14,7 @@
 namespace brook::storage {
 namespace {
 
-// Cleaned segments are preallocated this much larger than the segments they replace: setting a
-// delete horizon re-encodes each record's timestamp delta, which can grow a 7-byte record by up
-// to 10 bytes. Seal trims the file to its contents.
+// Cleaned segments are preallocated this much larger than a segment (see StartGroup).
 constexpr uint64_t kGrowthNumerator = 5;
 constexpr uint64_t kGrowthDenominator = 2;
 constexpr uint64_t kSegmentPositionMax = (uint64_t{1} << 31) - 1;  // index positions are 32-bit
@@ -125,126 +123,176 @@ absl::StatusOr<int64_t> BuildOffsetMap(const CompactionInput& input, Throttle* t
   return map_end;
 }
 
-// Consecutive segments whose combined size fits one segment and whose offsets fit the 32-bit
-// relative offsets of one index (Kafka's groupSegmentsBySize), among the first `count`.
-std::vector<std::pair<size_t, size_t>> GroupSegments(const CompactionInput& input, size_t count) {
-  std::vector<std::pair<size_t, size_t>> groups;
-  size_t i = 0;
-  while (i < count) {
-    size_t j = i + 1;
-    uint64_t bytes = input.segments[i]->size();
-    while (j < count) {
-      const Segment& next = *input.segments[j];
-      if (bytes + next.size() > input.config.segment_bytes_max ||
-          next.next_offset() - 1 - input.segments[i]->base_offset() >
-              std::numeric_limits<int32_t>::max()) {
-        break;
-      }
-      bytes += next.size();
-      ++j;
-    }
-    groups.emplace_back(i, j - i);
-    i = j;
+// Phase 2: recopies segments [0, count) into `.cleaned` segments, grouping consecutive segments
+// while the cleaned group plus the next segment fits one segment and one index's 32-bit
+// relative offsets (Kafka's groupSegmentsBySize, but counting the group's cleaned bytes, so
+// small cleaned segments merge in the first pass). Groups of one unchanged segment are dropped.
+class Recopier {
+ public:
+  Recopier(const CompactionInput& input, int64_t map_end, Throttle* throttle, Progress* progress,
+           CompactionPass* pass)
+      : input_(input), map_end_(map_end), throttle_(throttle), progress_(progress), pass_(pass) {
+    horizon_ = input.delete_retention_ms > std::numeric_limits<int64_t>::max() - input.now_ms
+                   ? std::numeric_limits<int64_t>::max()
+                   : input.now_ms + input.delete_retention_ms;
   }
-  return groups;
-}
 
-// Phase 2 for one group: writes the retained batches into a new `.cleaned` segment. Returns
-// nullptr when nothing in the group changed.
-absl::StatusOr<std::unique_ptr<Segment>> CleanGroup(const CompactionInput& input, size_t first,
-                                                    size_t count, int64_t map_end,
-                                                    Throttle* throttle, Progress* progress,
-                                                    CompactionPass* pass) {
-  const OffsetMap& map = *input.map;
-  uint64_t group_bytes = 0;
-  for (size_t i = first; i < first + count; ++i) group_bytes += input.segments[i]->size();
-  SegmentConfig config = input.config;
-  config.segment_bytes_max = std::min(
-      kSegmentPositionMax, group_bytes * kGrowthNumerator / kGrowthDenominator + (64 << 10));
-  BROOK_ASSIGN_OR_RETURN(
-      std::unique_ptr<Segment> cleaned,
-      Segment::Create(config, input.segments[first]->base_offset(), input.now_ms, kCleanedSuffix));
-  bool changed = count > 1;
-  std::vector<uint8_t> keep;
-  std::vector<std::byte> buffer;
-  int64_t horizon = input.delete_retention_ms > std::numeric_limits<int64_t>::max() - input.now_ms
-                        ? std::numeric_limits<int64_t>::max()
-                        : input.now_ms + input.delete_retention_ms;
-  absl::Status status = [&]() -> absl::Status {
-    for (size_t i = first; i < first + count; ++i) {
-      const Segment& segment = *input.segments[i];
-      std::span<const std::byte> bytes = segment.bytes();
-      uint64_t position = 0;
-      while (position < bytes.size()) {
-        BROOK_ASSIGN_OR_RETURN(RecordBatchView batch, ParseStored(segment, position));
-        position += batch.size_bytes();
-        pass->bytes_read += batch.size_bytes();
-        throttle->Add(batch.size_bytes());
-        progress->Add(batch.size_bytes());
-        bool last_of_group = i + 1 == first + count && position == bytes.size();
-        bool producer_needs =
-            std::binary_search(input.producer_last_offsets.begin(),
-                               input.producer_last_offsets.end(), batch.last_offset());
-        if (batch.next_offset() <= input.start_offset && !last_of_group && !producer_needs) {
-          changed = true;  // wholly below the log start: unreadable anyway
-          continue;
-        }
-        const RecordBatchView* out = &batch;
-        RecordBatchView rewritten = batch;
-        if (Inspectable(batch)) {
-          keep.clear();
-          int32_t kept = 0;
-          bool tombstone_kept = false;
-          bool horizon_passed =
-              batch.has_delete_horizon() && input.now_ms >= batch.base_timestamp();
-          for (const RecordView& record : batch.records()) {
-            bool retain = true;
-            if (record.offset() <= map_end) {
-              if (!record.has_key()) {
-                retain = false;  // a keyless record in a compacted log (Kafka drops them too)
-              } else if (map.Get(HashKey(record.key())) > record.offset()) {
-                retain = false;  // a later record has the same key
-              } else if (!record.has_value() && horizon_passed) {
-                retain = false;  // a tombstone past its delete horizon
-                ++pass->tombstones_removed;
-              }
-            }
-            keep.push_back(retain ? 1 : 0);
-            kept += retain ? 1 : 0;
-            tombstone_kept = tombstone_kept || (retain && !record.has_value());
-          }
-          pass->records_removed += batch.records_count() - kept;
-          std::optional<int64_t> new_horizon;
-          if (tombstone_kept && !batch.has_delete_horizon()) new_horizon = horizon;
-          if (kept == 0 && !last_of_group && !producer_needs) {
-            changed = true;
-            continue;
-          }
-          if (kept != batch.records_count() || new_horizon) {
-            changed = true;
-            buffer.clear();
-            size_t index = 0;
-            RewriteBatch(
-                batch, [&](const RecordView&) { return keep[index++] != 0; }, new_horizon, &buffer);
-            BROOK_ASSIGN_OR_RETURN(rewritten, RecordBatchView::Parse(buffer, Verify::kHeader));
-            out = &rewritten;
-          }
-        }
-        BROOK_RETURN_IF_ERROR(cleaned->Append(*out, out->base_offset()));
-        pass->bytes_written += out->size_bytes();
-        throttle->Add(out->size_bytes());
+  absl::Status Run(size_t count) {
+    for (size_t i = 0; i < count; ++i) {
+      const Segment& segment = *input_.segments[i];
+      bool fits = cleaned_ != nullptr &&
+                  cleaned_->size() + segment.size() <= input_.config.segment_bytes_max &&
+                  segment.next_offset() - 1 - cleaned_->base_offset() <=
+                      std::numeric_limits<int32_t>::max();
+      if (!fits) {
+        BROOK_RETURN_IF_ERROR(FinishGroup());
+        BROOK_RETURN_IF_ERROR(StartGroup(i));
+      } else {
+        changed_ = true;  // merged with the segment before
       }
+      group_count_ = i + 1 - group_first_;
+      BROOK_RETURN_IF_ERROR(CopySegment(segment));
     }
-    if (!changed) return absl::OkStatus();
-    return cleaned->Seal(/*sync=*/true);
-  }();
-  if (!status.ok() || !changed) {
-    cleaned->Remove().IgnoreError();
-    BROOK_RETURN_IF_ERROR(status);
-    return nullptr;
+    return FinishGroup();
   }
-  return cleaned;
-}
+
+  // Removes every file made so far (on failure).
+  void Abandon() {
+    if (cleaned_ != nullptr) cleaned_->Remove().IgnoreError();
+    for (auto& group : pass_->groups) group.segment->Remove().IgnoreError();
+  }
+
+ private:
+  absl::Status StartGroup(size_t first) {
+    SegmentConfig config = input_.config;
+    // Setting a delete horizon re-encodes each record's timestamp delta, which can grow a
+    // 7-byte record by up to 10 bytes; Seal trims the file to its contents.
+    config.segment_bytes_max =
+        std::min(kSegmentPositionMax,
+                 input_.config.segment_bytes_max * kGrowthNumerator / kGrowthDenominator);
+    BROOK_ASSIGN_OR_RETURN(cleaned_, Segment::Create(config, input_.segments[first]->base_offset(),
+                                                     input_.now_ms, kCleanedSuffix));
+    group_first_ = first;
+    group_count_ = 0;
+    changed_ = false;
+    pending_.reset();
+    return absl::OkStatus();
+  }
+
+  absl::Status FinishGroup() {
+    if (cleaned_ == nullptr) return absl::OkStatus();
+    // The group's last batch is always kept (empty if need be): its end marks the range the
+    // cleaned segment replaces, which recovery of an interrupted swap relies on.
+    if (pending_) {
+      BROOK_RETURN_IF_ERROR(Append(*pending_));
+      pending_.reset();
+    }
+    std::unique_ptr<Segment> cleaned = std::move(cleaned_);
+    if (!changed_) return cleaned->Remove();
+    BROOK_RETURN_IF_ERROR(cleaned->Seal(/*sync=*/true));
+    pass_->groups.push_back(
+        {.first = group_first_, .count = group_count_, .segment = std::move(cleaned)});
+    return absl::OkStatus();
+  }
+
+  absl::Status Append(std::span<const std::byte> bytes) {
+    BROOK_ASSIGN_OR_RETURN(RecordBatchView batch, RecordBatchView::Parse(bytes, Verify::kHeader));
+    BROOK_RETURN_IF_ERROR(cleaned_->Append(batch, batch.base_offset()));
+    pass_->bytes_written += bytes.size();
+    throttle_->Add(bytes.size());
+    return absl::OkStatus();
+  }
+
+  absl::Status CopySegment(const Segment& segment) {
+    std::span<const std::byte> bytes = segment.bytes();
+    uint64_t position = 0;
+    while (position < bytes.size()) {
+      BROOK_ASSIGN_OR_RETURN(RecordBatchView batch, ParseStored(segment, position));
+      position += batch.size_bytes();
+      pass_->bytes_read += batch.size_bytes();
+      throttle_->Add(batch.size_bytes());
+      progress_->Add(batch.size_bytes());
+      pending_.reset();  // an empty batch held back is not the group's last after all
+      BROOK_RETURN_IF_ERROR(CopyBatch(batch));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status CopyBatch(const RecordBatchView& batch) {
+    bool producer_needs =
+        std::binary_search(input_.producer_last_offsets.begin(), input_.producer_last_offsets.end(),
+                           batch.last_offset());
+    if (!Inspectable(batch)) return Keep(batch.bytes(), /*empty=*/false, producer_needs);
+    if (batch.next_offset() <= input_.start_offset) {
+      return Keep(EmptyCopy(batch), /*empty=*/true, producer_needs);  // unreadable anyway
+    }
+    keep_.clear();
+    int32_t kept = 0;
+    bool tombstone_kept = false;
+    bool horizon_passed = batch.has_delete_horizon() && input_.now_ms >= batch.base_timestamp();
+    for (const RecordView& record : batch.records()) {
+      bool retain = true;
+      if (record.offset() <= map_end_) {
+        if (!record.has_key()) {
+          retain = false;  // a keyless record in a compacted log (Kafka drops them too)
+        } else if (input_.map->Get(HashKey(record.key())) > record.offset()) {
+          retain = false;  // a later record has the same key
+        } else if (!record.has_value() && horizon_passed) {
+          retain = false;  // a tombstone past its delete horizon
+          ++pass_->tombstones_removed;
+        }
+      }
+      keep_.push_back(retain ? 1 : 0);
+      kept += retain ? 1 : 0;
+      tombstone_kept = tombstone_kept || (retain && !record.has_value());
+    }
+    pass_->records_removed += batch.records_count() - kept;
+    std::optional<int64_t> new_horizon;
+    if (tombstone_kept && !batch.has_delete_horizon()) new_horizon = horizon_;
+    if (kept == batch.records_count() && !new_horizon) {
+      return Keep(batch.bytes(), /*empty=*/false, producer_needs);
+    }
+    changed_ = true;
+    rewritten_.clear();
+    size_t index = 0;
+    RewriteBatch(
+        batch, [&](const RecordView&) { return keep_[index++] != 0; }, new_horizon, &rewritten_);
+    return Keep(rewritten_, /*empty=*/kept == 0, producer_needs);
+  }
+
+  std::span<const std::byte> EmptyCopy(const RecordBatchView& batch) {
+    changed_ = true;
+    rewritten_.clear();
+    RewriteBatch(
+        batch, [](const RecordView&) { return false; }, std::nullopt, &rewritten_);
+    return rewritten_;
+  }
+
+  // Writes a batch, except an empty one nobody needs: that one is held back in case it is the
+  // group's last (then it is kept, see FinishGroup) and dropped when another batch follows.
+  absl::Status Keep(std::span<const std::byte> bytes, bool empty, bool producer_needs) {
+    if (empty && !producer_needs) {
+      changed_ = true;
+      pending_.emplace(bytes.begin(), bytes.end());
+      return absl::OkStatus();
+    }
+    return Append(bytes);
+  }
+
+  const CompactionInput& input_;
+  const int64_t map_end_;
+  Throttle* const throttle_;
+  Progress* const progress_;
+  CompactionPass* const pass_;
+  int64_t horizon_;
+  std::unique_ptr<Segment> cleaned_;
+  size_t group_first_ = 0;
+  size_t group_count_ = 0;
+  bool changed_ = false;
+  std::optional<std::vector<std::byte>> pending_;  // an empty batch that may be the group's last
+  std::vector<uint8_t> keep_;
+  std::vector<std::byte> rewritten_;
+};
 
 }  // namespace
 
@@ -258,25 +306,16 @@ absl::StatusOr<CompactionPass> CompactSegments(const CompactionInput& input) {
   Throttle throttle(input.io_bytes_per_second, &pass);
   Progress progress(input.progress, total);
   BROOK_ASSIGN_OR_RETURN(int64_t map_end, BuildOffsetMap(input, &throttle, &progress, &pass));
-  if (map_end < input.first_dirty) {
-    progress.Finish();
-    return pass;  // nothing dirty
-  }
-  // Recopy every segment that begins at or below the map's end; later ones stay dirty.
+  // Recopy every segment that begins at or below the map's end (with nothing dirty, the clean
+  // section: tombstones past their horizon go, small segments merge); later ones stay dirty.
   size_t count = 0;
   while (count < input.segments.size() && input.segments[count]->base_offset() <= map_end) {
     ++count;
   }
-  for (auto [first, n] : GroupSegments(input, count)) {
-    absl::StatusOr<std::unique_ptr<Segment>> cleaned =
-        CleanGroup(input, first, n, map_end, &throttle, &progress, &pass);
-    if (!cleaned.ok()) {
-      for (auto& group : pass.groups) group.segment->Remove().IgnoreError();
-      return cleaned.status();
-    }
-    if (*cleaned != nullptr) {
-      pass.groups.push_back({.first = first, .count = n, .segment = std::move(*cleaned)});
-    }
+  Recopier recopier(input, map_end, &throttle, &progress, &pass);
+  if (absl::Status s = recopier.Run(count); !s.ok()) {
+    recopier.Abandon();
+    return s;
   }
   pass.cleaned_to = map_end + 1;
   progress.Finish();

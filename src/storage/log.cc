@@ -1345,7 +1345,9 @@ absl::StatusOr<CompactionResult> LogImpl::CompactPass(const CompactOptions& opti
     input.now_ms = clock_->NowMs();
     CompactionState state = ComputeCompactionState(*before, input.now_ms);
     result.cleaned_to = state.first_dirty_offset;
-    if (!state.due && !(force && state.dirty_bytes > 0)) return result;
+    // On demand, the clean section is recopied too (tombstones past their horizon go, small
+    // segments merge) even when nothing is dirty.
+    if (!state.due && !(force && state.clean_bytes + state.dirty_bytes > 0)) return result;
     for (const auto& s : before->segments) {
       if (s->base_offset() >= state.first_uncleanable_offset) break;
       input.segments.push_back(s);
