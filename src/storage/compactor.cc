@@ -248,7 +248,11 @@ class Recopier {
     }
     pass_->records_removed += batch.records_count() - kept;
     std::optional<int64_t> new_horizon;
-    if (tombstone_kept && !batch.has_delete_horizon()) new_horizon = horizon_;
+    // The horizon starts when the map covered the batch: its tombstones were checked against
+    // every later record then (offsets past the map's end are only copied).
+    if (tombstone_kept && !batch.has_delete_horizon() && batch.last_offset() <= map_end_) {
+      new_horizon = horizon_;
+    }
     if (kept == batch.records_count() && !new_horizon) {
       return Keep(batch.bytes(), /*empty=*/false, producer_needs);
     }
