@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "brook/log.h"
-#include "fmt/format.h"
 #include "brook/record_batch_builder.h"
+#include "fmt/format.h"
 #include "support/batches.h"
 #include "support/catch.h"
 #include "support/fault_file_system.h"
@@ -45,9 +45,9 @@ std::vector<Seen> ReadFrom(const Log& log, int64_t from, size_t max_bytes = 4096
     for (const RecordBatchView& batch : *read) {
       for (const RecordView& r : batch.records()) {
         if (r.offset() < offset) continue;
-        out.push_back({r.offset(), std::string(r.key()),
-                       r.has_value() ? std::optional<std::string>(std::string(r.value()))
-                                     : std::nullopt});
+        out.push_back(
+            {r.offset(), std::string(r.key()),
+             r.has_value() ? std::optional<std::string>(std::string(r.value())) : std::nullopt});
       }
     }
     offset = read->next_offset();
@@ -109,14 +109,14 @@ TEST_CASE("Compaction matches a model of Kafka's guarantees", "[property][compac
       for (const auto& [key, offset] : latest) {
         CAPTURE(key, offset);
         const Appended& a = history[static_cast<size_t>(offset)];
-        bool may_be_gone = !a.value && a.cleaned_ms >= 0 &&
-                           clock.NowMs() >= a.cleaned_ms + kRetention.count();
+        bool may_be_gone =
+            !a.value && a.cleaned_ms >= 0 && clock.NowMs() >= a.cleaned_ms + kRetention.count();
         if (!may_be_gone && !present[key]) {
           std::string story;
           for (size_t o = 0; o < history.size(); ++o) {
             if (history[o].key == key) {
-              story += fmt::format(" {}:{}{}", o, history[o].value ? "v" : "T",
-                                   history[o].cleaned_ms);
+              story +=
+                  fmt::format(" {}:{}{}", o, history[o].value ? "v" : "T", history[o].cleaned_ms);
             }
           }
           for (const Seen& s : seen) {
@@ -147,7 +147,8 @@ TEST_CASE("Compaction matches a model of Kafka's guarantees", "[property][compac
         std::vector<Appended> batch;
         for (int i = 0; i < n; ++i) {
           Appended a{.key = "key-" + std::to_string(pick(0, keys - 1))};
-          if (pick(0, 9) > 1) a.value = "v" + std::to_string(step) + "-" + std::string(pick(0, 200), 'x');
+          if (pick(0, 9) > 1)
+            a.value = "v" + std::to_string(step) + "-" + std::string(pick(0, 200), 'x');
           builder.Append(clock.NowMs(), a.key, a.value);
           batch.push_back(a);
         }
