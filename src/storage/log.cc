@@ -166,7 +166,7 @@ class LogImpl {
   // One compaction pass at a time. Order: compact_mu_ before append_mu_.
   Mutex compact_mu_;
   // One appender at a time; also serializes roll, truncation, retention and close.
-  Mutex append_mu_;
+  mutable Mutex append_mu_;
   storage::ProducerStateMap producers_ ABSL_GUARDED_BY(append_mu_);
   std::unique_ptr<storage::ProducerIdAllocator> producer_ids_;
   int64_t last_expiry_check_ms_ ABSL_GUARDED_BY(append_mu_) = 0;
@@ -1234,7 +1234,7 @@ absl::StatusOr<ProducerIdentity> LogImpl::InitProducer(std::optional<ProducerIde
 }
 
 std::vector<ProducerInfo> LogImpl::Producers() const {
-  MutexLock l(&const_cast<LogImpl*>(this)->append_mu_);
+  MutexLock l(&append_mu_);
   std::vector<ProducerInfo> infos;
   for (const storage::ProducerEntry& e : producers_.Entries()) {
     const storage::ProducerBatch* last = e.last_batch();
@@ -1294,7 +1294,7 @@ CompactionState LogImpl::ComputeCompactionState(const SegmentSet& set, int64_t n
 }
 
 CompactionState LogImpl::compaction_state() const {
-  MutexLock l(&const_cast<LogImpl*>(this)->append_mu_);
+  MutexLock l(&append_mu_);
   return ComputeCompactionState(*snapshot(), clock_->NowMs());
 }
 
@@ -1367,7 +1367,15 @@ absl::StatusOr<CompactionResult> LogImpl::CompactPass(const CompactOptions& opti
   input.delete_retention_ms = options_.compaction.delete_retention.count();
   input.io_bytes_per_second = options_.compaction.io_bytes_per_second;
   input.progress = options.progress;
-  BROOK_ASSIGN_OR_RETURN(storage::CompactionPass pass, storage::CompactSegments(input));
+  absl::StatusOr<storage::CompactionPass> compacted = storage::CompactSegments(input);
+  if (!compacted.ok()) {
+    MutexLock l(&append_mu_);
+    // A truncation meanwhile may have zeroed bytes the pass was reading: not an error, just
+    // a pass to do again.
+    if (truncations != truncations_) return result;
+    return compacted.status();
+  }
+  storage::CompactionPass& pass = *compacted;
   result.passes = 1;
   result.bytes_read = pass.bytes_read;
   result.bytes_written = pass.bytes_written;
