@@ -221,8 +221,9 @@ TEST_CASE("Compaction matches a model of Kafka's guarantees", "[property][compac
     for (size_t o = 0; o < history.size(); ++o) latest[history[o].key] = static_cast<int64_t>(o);
     std::vector<Seen> seen = ReadFrom(*log, log->start_offset());
     check(seen);
-    for (const auto& [key, offset] : latest) {
+    for (const auto& [name, offset] : latest) {
       if (history[static_cast<size_t>(offset)].value || offset >= last->cleaned_to) continue;
+      const std::string& key = name;  // lambdas cannot capture structured bindings in C++20
       CAPTURE(key, offset);
       REQUIRE(std::none_of(seen.begin(), seen.end(), [&](const Seen& s) { return s.key == key; }));
     }

@@ -97,7 +97,9 @@ TEST_CASE("Compaction keeps the latest record per key with offsets unchanged", "
     previous = f.offset;
     if (f.offset < active_base) ++seen_below_active[f.key];
   }
-  for (const auto& [key, latest_entry] : latest) {
+  for (const auto& entry : latest) {
+    const std::string& key = entry.first;
+    const auto& latest_entry = entry.second;
     bool present = std::any_of(found.begin(), found.end(), [&](const Found& f) {
       return f.key == key && f.offset == latest_entry.first && f.value == latest_entry.second;
     });
