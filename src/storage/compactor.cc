@@ -67,9 +67,10 @@ class Progress {
   uint64_t reported_ = 0;
 };
 
-absl::StatusOr<RecordBatchView> ParseStored(const Segment& segment, uint64_t position) {
+absl::StatusOr<RecordBatchView> ParseStored(const Segment& segment, uint64_t position,
+                                            Verify verify = Verify::kChecksum) {
   absl::StatusOr<RecordBatchView> batch =
-      RecordBatchView::Parse(segment.bytes().subspan(position), Verify::kChecksum);
+      RecordBatchView::Parse(segment.bytes().subspan(position), verify);
   if (!batch.ok()) {
     return Annotate(absl::DataLossError(batch.status().message()),
                     fmt::format("compacting {} at byte {}", segment.log_path(), position));
@@ -87,6 +88,8 @@ absl::StatusOr<int64_t> BuildOffsetMap(const CompactionInput& input, Throttle* t
                                        Progress* progress, CompactionPass* pass) {
   OffsetMap& map = *input.map;
   map.Clear();
+  std::vector<KeyHash> hashes;
+  std::vector<int64_t> offsets;
   int64_t map_end = input.first_dirty - 1;
   for (const auto& segment : input.segments) {
     if (segment->next_offset() <= input.first_dirty) continue;
@@ -106,11 +109,17 @@ absl::StatusOr<int64_t> BuildOffsetMap(const CompactionInput& input, Throttle* t
           pass->keys = map.size();
           return map_end;  // full: this pass stops here
         }
+        // Hash and prefetch the whole batch first, so the map's cache misses overlap.
+        hashes.clear();
+        offsets.clear();
         for (const RecordView& record : batch.records()) {
           if (record.offset() >= input.first_dirty && record.has_key()) {
-            map.Put(HashKey(record.key()), record.offset());
+            hashes.push_back(HashKey(record.key()));
+            offsets.push_back(record.offset());
+            map.Prefetch(hashes.back());
           }
         }
+        for (size_t i = 0; i < hashes.size(); ++i) map.Put(hashes[i], offsets[i]);
       }
       map_end = batch.last_offset();
       position += batch.size_bytes();
@@ -207,7 +216,14 @@ class Recopier {
     std::span<const std::byte> bytes = segment.bytes();
     uint64_t position = 0;
     while (position < bytes.size()) {
-      BROOK_ASSIGN_OR_RETURN(RecordBatchView batch, ParseStored(segment, position));
+      BROOK_ASSIGN_OR_RETURN(RecordBatchView batch,
+                             ParseStored(segment, position, Verify::kHeader));
+      // BuildOffsetMap checked the CRC of the batches it mapped moments ago, and sealed segments
+      // do not change; the others are checked here. (Record walks are bounds-checked anyway.)
+      bool mapped = batch.last_offset() >= input_.first_dirty && batch.last_offset() <= map_end_;
+      if (!mapped && !batch.crc_ok()) {
+        BROOK_RETURN_IF_ERROR(ParseStored(segment, position).status());  // names the problem
+      }
       position += batch.size_bytes();
       pass_->bytes_read += batch.size_bytes();
       throttle_->Add(batch.size_bytes());
@@ -230,12 +246,24 @@ class Recopier {
     int32_t kept = 0;
     bool tombstone_kept = false;
     bool horizon_passed = batch.has_delete_horizon() && input_.now_ms >= batch.base_timestamp();
+    // Hash and prefetch first, so the map's cache misses overlap (as in BuildOffsetMap).
+    // The records are decoded once and kept for the second loop.
+    hashes_.clear();
+    records_.clear();
     for (const RecordView& record : batch.records()) {
+      records_.push_back(record);
+      if (record.offset() <= map_end_ && record.has_key()) {
+        hashes_.push_back(HashKey(record.key()));
+        input_.map->Prefetch(hashes_.back());
+      }
+    }
+    size_t next_hash = 0;
+    for (const RecordView& record : records_) {
       bool retain = true;
       if (record.offset() <= map_end_) {
         if (!record.has_key()) {
           retain = false;  // a keyless record in a compacted log (Kafka drops them too)
-        } else if (input_.map->Get(HashKey(record.key())) > record.offset()) {
+        } else if (input_.map->Get(hashes_[next_hash++]) > record.offset()) {
           retain = false;  // a later record has the same key
         } else if (!record.has_value() && horizon_passed) {
           retain = false;  // a tombstone past its delete horizon
@@ -295,6 +323,8 @@ class Recopier {
   bool changed_ = false;
   std::optional<std::vector<std::byte>> pending_;  // an empty batch that may be the group's last
   std::vector<uint8_t> keep_;
+  std::vector<KeyHash> hashes_;
+  std::vector<RecordView> records_;
   std::vector<std::byte> rewritten_;
 };
 

@@ -116,8 +116,6 @@ class LogImpl {
   void NotifyWaiters() const;
   bool compacting() const { return options_.cleanup_policy != CleanupPolicy::kDelete; }
   // Producer state: the checks on append, snapshots, rebuild.
-  absl::StatusOr<std::optional<AppendResult>> CheckProducer(const RecordBatchView& batch)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
   absl::Status WriteSnapshot(int64_t offset, bool sync) ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
   // Loads the newest valid snapshot at or below `end` and replays the log from it to `end`.
   absl::Status LoadProducerState(int64_t end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
@@ -131,7 +129,7 @@ class LogImpl {
   CompactionState ComputeCompactionState(const SegmentSet& set, int64_t now_ms) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
   absl::StatusOr<CompactionResult> CompactPass(const CompactOptions& options, bool force,
-                                               bool* progressed)
+                                               bool* more)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(compact_mu_);
   absl::Status SwapIn(const SegmentSet& before, std::vector<storage::CleanedGroup>* groups)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
@@ -559,10 +557,20 @@ absl::StatusOr<AppendResult> LogImpl::Append(std::span<const std::byte> bytes,
     MutexLock l(&append_mu_);
     BROOK_RETURN_IF_ERROR(CheckWritable());
     if (batch.producer_id() >= 0) {
-      absl::StatusOr<std::optional<AppendResult>> duplicate = CheckProducer(batch);
-      if (!duplicate.ok())
-        return Annotate(duplicate.status(), fmt::format("Append to log {}", dir_));
-      if (*duplicate) result = **duplicate;  // written before: don't write it again
+      storage::ProducerBatch original;
+      absl::Status rejected;
+      switch (producers_.Check(batch.producer_id(), batch.producer_epoch(), batch.base_sequence(),
+                               batch.last_offset_delta(), &original, &rejected)) {
+        case storage::ProducerStateMap::Verdict::kAppend:
+          break;
+        case storage::ProducerStateMap::Verdict::kDuplicate:  // written before: not again
+          result = {.base_offset = original.first_offset,
+                    .last_offset = original.last_offset,
+                    .duplicate = true};
+          break;
+        case storage::ProducerStateMap::Verdict::kRejected:
+          return Annotate(rejected, fmt::format("Append to log {}", dir_));
+      }
     }
     if (!result.duplicate) {
       int64_t base = end_offset_.load(std::memory_order_relaxed);
@@ -1086,18 +1094,6 @@ absl::StatusOr<int64_t> LogImpl::OffsetForTimestamp(int64_t timestamp_ms) const 
       fmt::format("log {} has no record with timestamp >= {}", dir_, timestamp_ms));
 }
 
-absl::StatusOr<std::optional<AppendResult>> LogImpl::CheckProducer(const RecordBatchView& batch) {
-  BROOK_ASSIGN_OR_RETURN(std::optional<storage::ProducerBatch> original,
-                         producers_.Check(batch.producer_id(), batch.producer_epoch(),
-                                          batch.base_sequence(), batch.last_offset_delta()));
-  if (!original) return std::nullopt;
-  return AppendResult{
-      .base_offset = original->first_offset,
-      .last_offset = original->last_offset,
-      .duplicate = true,
-  };
-}
-
 absl::Status LogImpl::WriteSnapshot(int64_t offset, bool sync) {
   std::vector<std::byte> bytes = producers_.EncodeSnapshot(offset);
   BROOK_ASSIGN_OR_RETURN(
@@ -1307,8 +1303,8 @@ absl::StatusOr<CompactionResult> LogImpl::Compact(const CompactOptions& options,
   CompactionResult total;
   total.segments_before = static_cast<int>(snapshot()->segments.size());
   while (true) {
-    bool progressed = false;
-    BROOK_ASSIGN_OR_RETURN(CompactionResult pass, CompactPass(options, force, &progressed));
+    bool more = false;
+    BROOK_ASSIGN_OR_RETURN(CompactionResult pass, CompactPass(options, force, &more));
     total.passes += pass.passes;
     total.cleaned_to = pass.cleaned_to;
     total.bytes_read += pass.bytes_read;
@@ -1317,15 +1313,16 @@ absl::StatusOr<CompactionResult> LogImpl::Compact(const CompactOptions& options,
     total.tombstones_removed += pass.tombstones_removed;
     total.keys = std::max(total.keys, pass.keys);
     total.throttled += pass.throttled;
-    // CompactIfDue runs one pass; Compact runs until nothing cleanable is left.
-    if (!force || !progressed) break;
+    // CompactIfDue runs one pass; Compact runs until the offset map has covered everything
+    // cleanable (each pass also recopies the clean section, so one pass is enough otherwise).
+    if (!force || !more) break;
   }
   total.segments_after = static_cast<int>(snapshot()->segments.size());
   return total;
 }
 
 absl::StatusOr<CompactionResult> LogImpl::CompactPass(const CompactOptions& options, bool force,
-                                                      bool* progressed) {
+                                                      bool* more) {
   // Sealed segments waiting for their fsync are synced first: compaction only replaces data
   // that is on disk.
   if (LeadFlush()) {
@@ -1337,6 +1334,7 @@ absl::StatusOr<CompactionResult> LogImpl::CompactPass(const CompactOptions& opti
   storage::CompactionInput input;
   std::shared_ptr<const SegmentSet> before;
   int64_t truncations;
+  int64_t uncleanable;
   CompactionResult result;
   {
     MutexLock l(&append_mu_);
@@ -1345,6 +1343,7 @@ absl::StatusOr<CompactionResult> LogImpl::CompactPass(const CompactOptions& opti
     input.now_ms = clock_->NowMs();
     CompactionState state = ComputeCompactionState(*before, input.now_ms);
     result.cleaned_to = state.first_dirty_offset;
+    uncleanable = state.first_uncleanable_offset;
     // On demand, the clean section is recopied too (tombstones past their horizon go, small
     // segments merge) even when nothing is dirty.
     if (!state.due && !(force && state.clean_bytes + state.dirty_bytes > 0)) return result;
@@ -1394,7 +1393,8 @@ absl::StatusOr<CompactionResult> LogImpl::CompactPass(const CompactOptions& opti
     return result;
   }
   BROOK_RETURN_IF_ERROR(SwapIn(*now, &pass.groups));
-  *progressed = pass.cleaned_to > first_dirty_ || !pass.groups.empty();
+  // The map filled before the end of what was cleanable: another pass has work.
+  *more = pass.cleaned_to > first_dirty_ && pass.cleaned_to < uncleanable;
   if (pass.cleaned_to != first_dirty_) {
     first_dirty_ = pass.cleaned_to;
     absl::Status s = storage::WriteCheckpoint(fs_, dir_, kCleanerCheckpointFile, "cleaner-offset",

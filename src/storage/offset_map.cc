@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/numeric/int128.h"
 #include "brook/detail/check.h"
 
 // Compiled inline here: Debian ships xxHash without a CMake package (see CMakeLists.txt).
@@ -26,12 +25,6 @@ OffsetMap::OffsetMap(size_t memory_bytes)
       capacity_(static_cast<size_t>(static_cast<double>(slots_.size()) * kLoadFactor)) {
   // Every probe sequence ends at an empty slot.
   BROOK_CHECK(capacity_ < slots_.size());
-}
-
-// Lemire's multiply-shift instead of `low % slots`: a multiplication, not a 64-bit division, on
-// the hot path. It uses the high bits of `low`, which XXH3 mixes as well as the low ones.
-size_t OffsetMap::Home(uint64_t low) const {
-  return static_cast<size_t>(absl::Uint128High64(absl::uint128(low) * slots_.size()));
 }
 
 size_t OffsetMap::Distance(uint64_t low, size_t pos) const {

@@ -66,6 +66,11 @@ class OffsetMap {
   // Forgets every key, keeping the allocation.
   void Clear();
 
+  // Starts loading the slot a Put or Get of `hash` reads first. The table is far larger than
+  // the caches, so each lookup is a cache miss; prefetching a batch's keys before using them
+  // overlaps those misses (measured in docs/benchmarks.md, BM_Compaction).
+  void Prefetch(const KeyHash& hash) const { __builtin_prefetch(&slots_[Home(hash.low)]); }
+
  private:
   // Empty when offset < 0. Entries are kept in Robin Hood order with linear probing: along a
   // run of full slots, the entries' home slots never decrease (modulo wrap-around), so a lookup
@@ -77,7 +82,11 @@ class OffsetMap {
   };
   static_assert(sizeof(Slot) == kSlotBytes);
 
-  size_t Home(uint64_t low) const;
+  // Lemire's multiply-shift instead of `low % slots`: a multiplication, not a 64-bit division,
+  // on the hot path. It uses the high bits of `low`, which XXH3 mixes as well as the low ones.
+  size_t Home(uint64_t low) const {
+    return static_cast<size_t>((static_cast<unsigned __int128>(low) * slots_.size()) >> 64);
+  }
   // How far slot `pos` is past the home of a hash whose low half is `low`.
   size_t Distance(uint64_t low, size_t pos) const;
   size_t Next(size_t pos) const { return pos + 1 == slots_.size() ? 0 : pos + 1; }

@@ -34,63 +34,93 @@ bool InSequence(int32_t last, int32_t next) {
 }  // namespace
 
 int32_t IncrementSequence(int32_t first, int32_t last_offset_delta) {
+  // Both are non-negative, so one subtraction wraps (no division on the append path).
   int64_t next = static_cast<int64_t>(first) + last_offset_delta;
   constexpr int64_t kWrap = int64_t{std::numeric_limits<int32_t>::max()} + 1;
-  return static_cast<int32_t>(next % kWrap);
+  return static_cast<int32_t>(next >= kWrap ? next - kWrap : next);
 }
 
-void ProducerEntry::AddBatch(const ProducerBatch& batch) {
+void ProducerEntry::AddBatch(const ProducerBatch& added) {
+  size_t at;
   if (batch_count == kProducerBatchesRetained) {
-    std::move(batches.begin() + 1, batches.end(), batches.begin());
-    --batch_count;
+    at = static_cast<size_t>(ring_first);
+    ring_first = (ring_first + 1) % kProducerBatchesRetained;
+  } else {
+    at = static_cast<size_t>((ring_first + batch_count) % kProducerBatchesRetained);
+    ++batch_count;
   }
-  batches[static_cast<size_t>(batch_count++)] = batch;
-  last_timestamp = batch.max_timestamp;
+  // Field by field: `added` was just built field by field on the caller's stack, and a 16-byte
+  // vector copy of it failed store-to-load forwarding (the hottest instruction of the
+  // idempotent append path in perf).
+  ProducerBatch& slot = ring[at];
+  slot.first_sequence = added.first_sequence;
+  slot.last_sequence = added.last_sequence;
+  slot.first_offset = added.first_offset;
+  slot.last_offset = added.last_offset;
+  slot.max_timestamp = added.max_timestamp;
+  last_timestamp = added.max_timestamp;
 }
 
-absl::StatusOr<std::optional<ProducerBatch>> ProducerStateMap::Check(
-    int64_t producer_id, int16_t epoch, int32_t first_sequence, int32_t last_offset_delta) const {
+ProducerStateMap::Verdict ProducerStateMap::Check(int64_t producer_id, int16_t epoch,
+                                                  int32_t first_sequence, int32_t last_offset_delta,
+                                                  ProducerBatch* original,
+                                                  absl::Status* error) const {
   auto it = producers_.find(producer_id);
   // Unknown producer (new, expired, or its batches removed by retention): any sequence goes, as
   // in Kafka since 2.5 (KIP-360).
-  if (it == producers_.end()) return std::nullopt;
+  if (it == producers_.end()) {
+    last_checked_ = nullptr;
+    return Verdict::kAppend;
+  }
   const ProducerEntry& entry = it->second;
+  last_checked_ = const_cast<ProducerEntry*>(&it->second);  // see last_checked_
   int32_t last_sequence = IncrementSequence(first_sequence, last_offset_delta);
   if (epoch == entry.epoch) {
     for (int i = 0; i < entry.batch_count; ++i) {
-      const ProducerBatch& b = entry.batches[static_cast<size_t>(i)];
-      if (b.first_sequence == first_sequence && b.last_sequence == last_sequence) return b;
+      const ProducerBatch& b = entry.batch(i);
+      if (b.first_sequence == first_sequence && b.last_sequence == last_sequence) {
+        *original = b;
+        return Verdict::kDuplicate;
+      }
     }
   }
   if (epoch < entry.epoch) {
-    return WithErrorCode(
+    *error = WithErrorCode(
         absl::FailedPreconditionError(fmt::format(
             "producer {} epoch {} is fenced: epoch {} has begun", producer_id, epoch, entry.epoch)),
         ErrorCode::kInvalidProducerEpoch);
+    return Verdict::kRejected;
   }
   if (epoch > entry.epoch) {
     if (first_sequence != 0 && entry.epoch != kNoProducerEpoch) {
-      return WithErrorCode(absl::FailedPreconditionError(fmt::format(
-                               "producer {} began epoch {} at sequence {}; a new epoch starts at 0",
-                               producer_id, epoch, first_sequence)),
-                           ErrorCode::kOutOfOrderSequenceNumber);
+      *error =
+          WithErrorCode(absl::FailedPreconditionError(fmt::format(
+                            "producer {} began epoch {} at sequence {}; a new epoch starts at 0",
+                            producer_id, epoch, first_sequence)),
+                        ErrorCode::kOutOfOrderSequenceNumber);
+      return Verdict::kRejected;
     }
-    return std::nullopt;
+    return Verdict::kAppend;
   }
   int32_t expected_last = entry.last_sequence();
   if (!InSequence(expected_last, first_sequence)) {
-    return WithErrorCode(
+    *error = WithErrorCode(
         absl::FailedPreconditionError(fmt::format(
             "producer {} epoch {} sent sequence {} after {}; expected {}", producer_id, epoch,
             first_sequence, expected_last,
             expected_last == std::numeric_limits<int32_t>::max() ? 0 : expected_last + 1)),
         ErrorCode::kOutOfOrderSequenceNumber);
+    return Verdict::kRejected;
   }
-  return std::nullopt;
+  return Verdict::kAppend;
 }
 
 void ProducerStateMap::Record(int64_t producer_id, int16_t epoch, const ProducerBatch& batch) {
-  ProducerEntry& entry = producers_[producer_id];
+  // The append path calls Check, writes the batch, then Record: reuse Check's lookup.
+  ProducerEntry* found = last_checked_;
+  last_checked_ = nullptr;
+  ProducerEntry& entry =
+      found != nullptr && found->producer_id == producer_id ? *found : producers_[producer_id];
   entry.producer_id = producer_id;
   if (epoch != entry.epoch) {
     entry.epoch = epoch;
@@ -112,6 +142,7 @@ void ProducerStateMap::Replay(const RecordBatchView& batch) {
 }
 
 void ProducerStateMap::BeginEpoch(int64_t producer_id, int16_t epoch, int64_t now_ms) {
+  last_checked_ = nullptr;
   ProducerEntry& entry = producers_[producer_id];
   entry.producer_id = producer_id;
   entry.epoch = epoch;
@@ -134,6 +165,7 @@ std::vector<ProducerEntry> ProducerStateMap::Entries() const {
 }
 
 int ProducerStateMap::RemoveExpired(int64_t now_ms, int64_t idle_ms) {
+  last_checked_ = nullptr;
   // A producer that began an epoch but wrote nothing yet counts as active since it began.
   return static_cast<int>(absl::erase_if(producers_, [&](const auto& kv) {
     return kv.second.last_timestamp != kNoTimestamp && now_ms - kv.second.last_timestamp >= idle_ms;
@@ -141,6 +173,7 @@ int ProducerStateMap::RemoveExpired(int64_t now_ms, int64_t idle_ms) {
 }
 
 int ProducerStateMap::RemoveBefore(int64_t start_offset) {
+  last_checked_ = nullptr;
   return static_cast<int>(absl::erase_if(producers_, [&](const auto& kv) {
     const ProducerBatch* last = kv.second.last_batch();
     return last != nullptr && last->last_offset < start_offset;
@@ -166,7 +199,7 @@ std::vector<std::byte> ProducerStateMap::EncodeSnapshot(int64_t offset) const {
     StoreBig<int8_t>(p + 18, static_cast<int8_t>(e.batch_count));
     p += kEntryFixedSize;
     for (int i = 0; i < e.batch_count; ++i) {
-      const ProducerBatch& b = e.batches[static_cast<size_t>(i)];
+      const ProducerBatch& b = e.batch(i);
       StoreBig<int32_t>(p, b.first_sequence);
       StoreBig<int32_t>(p + 4, b.last_sequence);
       StoreBig<int64_t>(p + 8, b.first_offset);
@@ -228,7 +261,7 @@ absl::StatusOr<ProducerStateMap> ProducerStateMap::DecodeSnapshot(std::span<cons
     }
     int64_t previous_last = -1;
     for (int b = 0; b < e.batch_count; ++b) {
-      ProducerBatch& batch = e.batches[static_cast<size_t>(b)];
+      ProducerBatch& batch = e.ring[static_cast<size_t>(b)];  // ring_first is 0
       batch.first_sequence = LoadBig<int32_t>(data + at);
       batch.last_sequence = LoadBig<int32_t>(data + at + 4);
       batch.first_offset = LoadBig<int64_t>(data + at + 8);

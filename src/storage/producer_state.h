@@ -40,12 +40,18 @@ struct ProducerEntry {
   int16_t epoch = kNoProducerEpoch;
   // The newest batch's max timestamp (Kafka's lastTimestamp), for expiry.
   int64_t last_timestamp = kNoTimestamp;
-  // Oldest first; [0, batch_count) are set. Empty after an epoch bump.
-  std::array<ProducerBatch, kProducerBatchesRetained> batches{};
+  // How many recent batches are held (batch(0) the oldest). None after an epoch bump.
   int batch_count = 0;
+  // A ring: a new batch overwrites the oldest in place (shifting the array on every append
+  // measured as a store-forwarding stall on the 1-record append path).
+  std::array<ProducerBatch, kProducerBatchesRetained> ring{};
+  int ring_first = 0;
 
+  const ProducerBatch& batch(int i) const {
+    return ring[static_cast<size_t>((ring_first + i) % kProducerBatchesRetained)];
+  }
   const ProducerBatch* last_batch() const {
-    return batch_count == 0 ? nullptr : &batches[static_cast<size_t>(batch_count - 1)];
+    return batch_count == 0 ? nullptr : &batch(batch_count - 1);
   }
   // The last sequence written, or kNoSequence when none since the epoch began.
   int32_t last_sequence() const {
@@ -60,14 +66,15 @@ int32_t IncrementSequence(int32_t first, int32_t last_offset_delta);
 
 class ProducerStateMap {
  public:
-  // Checks a client batch from `producer_id` >= 0 against the producer's state. Returns the
-  // original batch when this one is a retry of one of its last five (same epoch and sequences):
-  // the caller must not append it. nullopt: append it, then call Record. Errors carry Kafka's
-  // codes: kInvalidProducerEpoch (a fenced, older epoch), kOutOfOrderSequenceNumber (a gap, a
-  // new epoch not starting at 0, or a retry too old to recognise).
-  absl::StatusOr<std::optional<ProducerBatch>> Check(int64_t producer_id, int16_t epoch,
-                                                     int32_t first_sequence,
-                                                     int32_t last_offset_delta) const;
+  // Checks a client batch from `producer_id` >= 0 against the producer's state: kAppend (append
+  // it, then call Record), kDuplicate (a retry of one of its last five batches, same epoch and
+  // sequences: *original is that batch; don't append) or kRejected (*error says why, with Kafka's
+  // code: kInvalidProducerEpoch for a fenced, older epoch; kOutOfOrderSequenceNumber for a gap, a
+  // new epoch not starting at 0, or a retry too old to recognise). No allocation unless rejected:
+  // this runs on every idempotent append.
+  enum class Verdict : uint8_t { kAppend, kDuplicate, kRejected };
+  Verdict Check(int64_t producer_id, int16_t epoch, int32_t first_sequence,
+                int32_t last_offset_delta, ProducerBatch* original, absl::Status* error) const;
 
   // Records a batch appended at [batch.first_offset, batch.last_offset]. No checks: recovery
   // replays the log through here.
@@ -90,7 +97,10 @@ class ProducerStateMap {
   // Forgets producers whose newest batch ends below `start_offset` (retention removed it).
   int RemoveBefore(int64_t start_offset);
   // Forgets every producer (a truncation rebuilds them from a snapshot and the log).
-  void Clear() { producers_.clear(); }
+  void Clear() {
+    producers_.clear();
+    last_checked_ = nullptr;
+  }
 
   // The snapshot file format (docs/format.md): version, CRC-32C of the rest, the offset it was
   // taken at, then every producer with its retained batches.
@@ -102,6 +112,9 @@ class ProducerStateMap {
 
  private:
   absl::flat_hash_map<int64_t, ProducerEntry> producers_;
+  // The entry the last Check found, for the Record that follows it. Any other call that may
+  // insert or erase resets it (a rehash would move the entry).
+  mutable ProducerEntry* last_checked_ = nullptr;
 };
 
 // "00000000000000000042.snapshot".
