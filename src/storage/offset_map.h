@@ -21,6 +21,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/numeric/int128.h"
+
 namespace brook::storage {
 
 // XXH3-128 of a record key.
@@ -85,7 +87,7 @@ class OffsetMap {
   // Lemire's multiply-shift instead of `low % slots`: a multiplication, not a 64-bit division,
   // on the hot path. It uses the high bits of `low`, which XXH3 mixes as well as the low ones.
   size_t Home(uint64_t low) const {
-    return static_cast<size_t>((static_cast<unsigned __int128>(low) * slots_.size()) >> 64);
+    return static_cast<size_t>(absl::Uint128High64(absl::uint128(low) * slots_.size()));
   }
   // How far slot `pos` is past the home of a hash whose low half is `low`.
   size_t Distance(uint64_t low, size_t pos) const;

@@ -15,7 +15,8 @@
 // Directory entries follow the rules too: a file created, renamed or removed since its
 // directory's last SyncDir is, after a crash, gone again, back under its old name (the replaced
 // file restored), or back (with the contents it had when removed; unsynced writes may persist).
-// Thread-safe.
+// Sync and SyncDir never reach the disk: what is durable is simulated (and real syncs only made
+// the crash tests wait). Thread-safe.
 
 #ifndef BROOK_TESTS_SUPPORT_FAULT_FILE_SYSTEM_H_
 #define BROOK_TESTS_SUPPORT_FAULT_FILE_SYSTEM_H_
