@@ -6,6 +6,7 @@
 #include "brook/crc32c.h"
 #include "brook/file_system.h"
 #include "brook/log.h"
+#include "brook/log_cleaner.h"
 #include "brook/log_options.h"
 #include "brook/record_batch.h"
 #include "brook/record_batch_builder.h"

@@ -25,6 +25,8 @@ int LogDump(const Args& args);
 int LogVerify(const Args& args);
 int LogAppend(const Args& args);
 int LogRead(const Args& args);
+int LogCompact(const Args& args);
+int LogProducers(const Args& args);
 
 }  // namespace brook::cli
 

@@ -1,5 +1,5 @@
 // `brook log ...`: info, dump, verify and read inspect a directory without changing it
-// (LogInspector); append writes through the Log.
+// (LogInspector); append, compact and producers open it through the Log.
 #include <poll.h>
 #include <unistd.h>
 
@@ -8,8 +8,11 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "brook/log.h"
@@ -83,6 +86,30 @@ size_t SegmentFor(const LogInspector& log, int64_t offset) {
   size_t i = 0;
   while (i + 1 < log.segments().size() && log.segments()[i + 1].base_offset <= offset) ++i;
   return i;
+}
+
+// Opens `dir` for writing through the Log (taking its directory lock), without creating it.
+std::unique_ptr<Log> OpenLog(const std::string& dir, LogOptions options) {
+  options.create_if_missing = false;
+  absl::StatusOr<std::unique_ptr<Log>> opened = Log::Open(dir, std::move(options));
+  if (!opened.ok()) {
+    fmt::print(stderr, "brook: {}\n", opened.status());
+    return nullptr;
+  }
+  return std::move(*opened);
+}
+
+// --name=MS as milliseconds >= 0, `fallback` if absent, nullopt (after a message) if bad.
+std::optional<std::chrono::milliseconds> Millis(const Args& args, const std::string& name,
+                                                std::chrono::milliseconds fallback) {
+  std::optional<std::string> text = args.Get(name);
+  if (!text) return fallback;
+  std::optional<int64_t> v = ParseInt(*text);
+  if (!v || *v < 0) {
+    fmt::print(stderr, "brook: --{} wants milliseconds >= 0, got '{}'\n", name, *text);
+    return std::nullopt;
+  }
+  return std::chrono::milliseconds(*v);
 }
 
 const char* CompressionName(Compression c) {
@@ -487,6 +514,82 @@ int LogAppend(const Args& args) {
   }
   print_acks();
   if (absl::Status s = log.Close(); !s.ok()) {
+    fmt::print(stderr, "brook: {}\n", s);
+    return 1;
+  }
+  return 0;
+}
+
+int LogCompact(const Args& args) {
+  CompactionOptions compaction;
+  std::optional<std::chrono::milliseconds> retention =
+      Millis(args, "delete-retention", compaction.delete_retention);
+  if (!retention) return 2;
+  std::optional<std::chrono::milliseconds> min_lag = Millis(args, "min-lag", compaction.min_lag);
+  if (!min_lag) return 2;
+  compaction.delete_retention = *retention;
+  compaction.min_lag = *min_lag;
+  std::unique_ptr<Log> log = OpenLog(
+      args.positional[0], {.cleanup_policy = CleanupPolicy::kCompact, .compaction = compaction});
+  if (!log) return 1;
+
+  bool progress = isatty(STDOUT_FILENO) != 0;
+  CompactOptions options;
+  if (progress) {
+    int pass = 0;
+    bool pass_done = true;  // the next report starts a pass
+    auto last_draw = std::chrono::steady_clock::time_point();
+    options.progress = [&](uint64_t done, uint64_t total) {
+      if (pass_done) ++pass;
+      pass_done = done >= total;
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_draw < std::chrono::milliseconds(100) && done < total) return;
+      last_draw = now;
+      constexpr int kWidth = 30;
+      double fraction = total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total);
+      int filled = static_cast<int>(fraction * kWidth);
+      fmt::print("\rcompacting pass {} [{}{}] {:5.1f}%", pass, std::string(filled, '#'),
+                 std::string(kWidth - filled, '.'), 100.0 * fraction);
+      std::fflush(stdout);
+    };
+  }
+  absl::StatusOr<CompactionResult> result = log->Compact(options);
+  if (progress) fmt::print("\r\033[K");
+  if (!result.ok()) {
+    fmt::print(stderr, "brook: {}\n", result.status());
+    return 1;
+  }
+  fmt::print("compacted {}: {} pass(es)\n", log->dir(), result->passes);
+  fmt::print("segments: {} -> {}\n", result->segments_before, result->segments_after);
+  fmt::print("bytes read: {}, bytes written: {}\n", result->bytes_read, result->bytes_written);
+  fmt::print("records removed: {} (tombstones removed: {})\n", result->records_removed,
+             result->tombstones_removed);
+  fmt::print("cleaned to offset: {} (end offset {})\n", result->cleaned_to, log->end_offset());
+  if (result->passes == 0) {
+    fmt::print(
+        "nothing to compact: offsets from {} on are in the active segment, which is never "
+        "compacted, or younger than --min-lag\n",
+        log->compaction_state().first_uncleanable_offset);
+  }
+  if (absl::Status s = log->Close(); !s.ok()) {
+    fmt::print(stderr, "brook: {}\n", s);
+    return 1;
+  }
+  return 0;
+}
+
+int LogProducers(const Args& args) {
+  std::unique_ptr<Log> log = OpenLog(args.positional[0], {});
+  if (!log) return 1;
+  std::vector<ProducerInfo> producers = log->Producers();
+  fmt::print("{:>20}  {:>6}  {:>13}  {:>20}  {:>14}  {:>16}\n", "producer id", "epoch",
+             "last sequence", "last offset", "last timestamp", "batches retained");
+  for (const ProducerInfo& p : producers) {
+    fmt::print("{:>20}  {:>6}  {:>13}  {:>20}  {:>14}  {:>16}\n", p.producer_id, p.epoch,
+               p.last_sequence, p.last_offset, p.last_timestamp, p.batches_retained);
+  }
+  fmt::print("{} producer(s)\n", producers.size());
+  if (absl::Status s = log->Close(); !s.ok()) {
     fmt::print(stderr, "brook: {}\n", s);
     return 1;
   }

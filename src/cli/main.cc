@@ -19,10 +19,20 @@ constexpr char kUsage[] = R"(usage: brook <command> [options]
         POLICY: every (default) | os | records:N | bytes:N | interval:MS
   brook log read DIR [--from OFFSET] [--follow]
                                               print records: offset, timestamp, key, value
+  brook log compact DIR [--delete-retention=MS] [--min-lag=MS]
+                                              keep only the latest record of each key, now,
+                                              and print what was done. A tombstone goes in the
+                                              first run --delete-retention (default 1 day) after
+                                              the run that first kept it; records younger than
+                                              --min-lag (default 0) stay. Records WITHOUT A KEY
+                                              ARE DROPPED: compact only logs written with keys
+  brook log producers DIR                     idempotent producers: id, epoch, last sequence,
+                                              last offset, last timestamp, batches retained
   brook version
 
 info, dump, verify and read never change the directory and work while another process has
-the log open; append opens it for writing (one writer at a time).
+the log open. append, compact and producers open it for writing (recovering it after a crash,
+as a writer does) and fail if another process has it open.
 )";
 
 }  // namespace
@@ -57,6 +67,8 @@ int main(int argc, char** argv) {
   if (command == "verify") return LogVerify(args);
   if (command == "append") return LogAppend(args);
   if (command == "read") return LogRead(args);
+  if (command == "compact") return LogCompact(args);
+  if (command == "producers") return LogProducers(args);
   std::fprintf(stderr, "brook: unknown command 'log %s'\n\n%s", command.c_str(), kUsage);
   return 2;
 }
