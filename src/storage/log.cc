@@ -119,6 +119,7 @@ class LogImpl {
   absl::Status WriteSnapshot(int64_t offset, bool sync) ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
   // Loads the newest valid snapshot at or below `end` and replays the log from it to `end`.
   absl::Status LoadProducerState(int64_t end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
+  absl::StatusOr<storage::ProducerStateMap> ReadSnapshot(int64_t offset) const;
   // Snapshot offsets on disk, ascending.
   absl::StatusOr<std::vector<int64_t>> ListSnapshots() const;
   // Deletes snapshots that match no segment (except the newest) or lie past `end`.
@@ -168,6 +169,8 @@ class LogImpl {
   storage::ProducerStateMap producers_ ABSL_GUARDED_BY(append_mu_);
   std::unique_ptr<storage::ProducerIdAllocator> producer_ids_;
   int64_t last_expiry_check_ms_ ABSL_GUARDED_BY(append_mu_) = 0;
+  // The offset of the newest snapshot known to be on disk (-1: none); never removed as a stray.
+  int64_t synced_snapshot_ ABSL_GUARDED_BY(append_mu_) = -1;
   // Bumped by every truncation: a compaction pass that began before one is thrown away.
   int64_t truncations_ ABSL_GUARDED_BY(append_mu_) = 0;
   // Below it the log is compacted (the cleaner checkpoint).
@@ -1101,7 +1104,13 @@ absl::Status LogImpl::WriteSnapshot(int64_t offset, bool sync) {
       fs_->Open(dir_ + "/" + storage::SnapshotFileName(offset), OpenMode::kCreate));
   BROOK_RETURN_IF_ERROR(file->Truncate(0));
   BROOK_RETURN_IF_ERROR(file->Write(0, bytes));
-  if (sync) BROOK_RETURN_IF_ERROR(file->Sync());
+  if (sync) {
+    BROOK_RETURN_IF_ERROR(file->Sync());
+    BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+    synced_snapshot_ = offset;
+  } else if (offset == synced_snapshot_) {
+    synced_snapshot_ = -1;  // overwritten, no longer known durable
+  }
   return absl::OkStatus();
 }
 
@@ -1117,41 +1126,49 @@ absl::StatusOr<std::vector<int64_t>> LogImpl::ListSnapshots() const {
   return offsets;
 }
 
+absl::StatusOr<storage::ProducerStateMap> LogImpl::ReadSnapshot(int64_t offset) const {
+  std::string path = dir_ + "/" + storage::SnapshotFileName(offset);
+  BROOK_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs_->Open(path, OpenMode::kReadOnly));
+  BROOK_ASSIGN_OR_RETURN(uint64_t size, file->Size());
+  if (size > storage::kSnapshotBytesMax) {
+    return absl::DataLossError(
+        fmt::format("snapshot {} is {} bytes, more than the {} a snapshot "
+                    "can hold",
+                    path, size, storage::kSnapshotBytesMax));
+  }
+  std::vector<std::byte> bytes(size);
+  BROOK_ASSIGN_OR_RETURN(size_t n, file->Read(0, bytes));
+  bytes.resize(n);
+  return storage::ProducerStateMap::DecodeSnapshot(bytes, offset, path);
+}
+
 absl::Status LogImpl::LoadProducerState(int64_t end) {
   producers_.Clear();
   BROOK_ASSIGN_OR_RETURN(std::vector<int64_t> snapshots, ListSnapshots());
   int64_t from = -1;
+  bool removed_any = false;
   for (auto it = snapshots.rbegin(); it != snapshots.rend() && from < 0; ++it) {
-    std::string path = dir_ + "/" + storage::SnapshotFileName(*it);
-    absl::Status s = [&]() -> absl::Status {
-      if (*it > end) {
-        return absl::OutOfRangeError(
-            fmt::format("snapshot {} lies past the log's end {}", path, end));
-      }
-      BROOK_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs_->Open(path, OpenMode::kReadOnly));
-      BROOK_ASSIGN_OR_RETURN(uint64_t size, file->Size());
-      if (size > storage::kSnapshotBytesMax) {
-        return absl::DataLossError(
-            fmt::format("snapshot {} is {} bytes, more than the {} a "
-                        "snapshot can hold",
-                        path, size, storage::kSnapshotBytesMax));
-      }
-      std::vector<std::byte> bytes(size);
-      BROOK_ASSIGN_OR_RETURN(size_t n, file->Read(0, bytes));
-      bytes.resize(n);
-      BROOK_ASSIGN_OR_RETURN(producers_,
-                             storage::ProducerStateMap::DecodeSnapshot(bytes, *it, path));
+    // Snapshots past the end (after a truncation or a crash) describe batches that are gone.
+    absl::StatusOr<storage::ProducerStateMap> loaded =
+        *it > end ? absl::OutOfRangeError("past the end") : ReadSnapshot(*it);
+    if (loaded.ok()) {
+      producers_ = std::move(*loaded);
       from = *it;
-      return absl::OkStatus();
-    }();
-    if (!s.ok()) {
-      // Never trusted: an older snapshot plus more of the log gives the same state.
-      if (!absl::IsOutOfRange(s)) {
-        Say(LogLevel::kWarning, fmt::format("log {}: skipping producer snapshot: {}", dir_, s));
-      }
-      absl::Status removed = fs_->Remove(path);
-      if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
+      break;
     }
+    // Never trusted: an older snapshot plus more of the log gives the same state.
+    if (!absl::IsOutOfRange(loaded.status())) {
+      Say(LogLevel::kWarning,
+          fmt::format("log {}: skipping producer snapshot: {}", dir_, loaded.status()));
+    }
+    absl::Status removed = fs_->Remove(dir_ + "/" + storage::SnapshotFileName(*it));
+    if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
+    removed_any = true;
+  }
+  if (removed_any) {
+    // A snapshot past the end that came back after a crash would describe batches that are
+    // gone: after a truncation, a retry of a cut batch would be answered as a duplicate.
+    BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
   }
   int64_t start = start_offset();
   int64_t replay_from = std::max(from, start);
@@ -1169,8 +1186,11 @@ absl::Status LogImpl::LoadProducerState(int64_t end) {
   }
   producers_.RemoveBefore(start);
   producers_.RemoveExpired(clock_->NowMs(), options_.producer_id_expiration.count());
+  if (from >= 0) synced_snapshot_ = from;  // it survived whatever happened before: on disk
   if (batches > 0 || from != end) {
-    absl::Status s = WriteSnapshot(end, /*sync=*/false);
+    // Synced: it may hold state no batch holds (an epoch InitProducer began), and the older
+    // snapshots that held it go next.
+    absl::Status s = WriteSnapshot(end, /*sync=*/true);
     if (!s.ok()) {
       Say(LogLevel::kWarning,
           fmt::format("log {}: could not write a producer snapshot: {}", dir_, s));
@@ -1191,7 +1211,11 @@ void LogImpl::RemoveStraySnapshots(int64_t end) {
   for (int64_t offset : *snapshots) {
     bool at_segment = std::any_of(set->segments.begin(), set->segments.end(),
                                   [&](const auto& seg) { return seg->base_offset() == offset; });
-    if (offset == newest || (at_segment && offset <= end)) continue;
+    // Kept: the newest, the newest known to be on disk (the newer may be lost in a crash), and
+    // one per segment (a truncation reloads from the one at or below its cut).
+    if (offset == newest || offset == synced_snapshot_ || (at_segment && offset <= end)) {
+      continue;
+    }
     absl::Status s = fs_->Remove(dir_ + "/" + storage::SnapshotFileName(offset));
     if (!s.ok() && !absl::IsNotFound(s)) {
       Say(LogLevel::kWarning, fmt::format("log {}: could not remove a snapshot: {}", dir_, s));
@@ -1219,7 +1243,16 @@ absl::StatusOr<ProducerIdentity> LogImpl::InitProducer(std::optional<ProducerIde
     }
     if (previous->epoch < std::numeric_limits<int16_t>::max()) {
       auto epoch = static_cast<int16_t>(previous->epoch + 1);
+      std::optional<storage::ProducerEntry> before;
+      if (entry != nullptr) before = *entry;
       producers_.BeginEpoch(previous->producer_id, epoch, now_ms);
+      // Durable before it is handed out: lost in a crash, the old epoch would be unfenced and
+      // a second InitProducer(previous) would hand the same identity to another client.
+      absl::Status s = WriteSnapshot(end_offset_.load(std::memory_order_relaxed), /*sync=*/true);
+      if (!s.ok()) {
+        producers_.Restore(previous->producer_id, before);  // the caller may retry
+        return Annotate(s, fmt::format("InitProducer on log {}", dir_));
+      }
       return ProducerIdentity{.producer_id = previous->producer_id, .epoch = epoch};
     }
     // The epoch is exhausted: a new id, as Kafka does.
@@ -1284,7 +1317,7 @@ CompactionState LogImpl::ComputeCompactionState(const SegmentSet& set, int64_t n
   }
   uint64_t total = state.clean_bytes + state.dirty_bytes;
   state.dirty_ratio = total == 0 ? 0 : static_cast<double>(state.dirty_bytes) / total;
-  state.due = compacting() && state.dirty_bytes > 0 &&
+  state.due = compacting() && CheckWritable().ok() && state.dirty_bytes > 0 &&
               (state.dirty_ratio > options_.compaction.min_cleanable_dirty_ratio || overdue);
   return state;
 }

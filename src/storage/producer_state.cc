@@ -150,6 +150,15 @@ void ProducerStateMap::BeginEpoch(int64_t producer_id, int16_t epoch, int64_t no
   entry.last_timestamp = now_ms;
 }
 
+void ProducerStateMap::Restore(int64_t producer_id, const std::optional<ProducerEntry>& entry) {
+  last_checked_ = nullptr;
+  if (entry) {
+    producers_[producer_id] = *entry;
+  } else {
+    producers_.erase(producer_id);
+  }
+}
+
 const ProducerEntry* ProducerStateMap::Find(int64_t producer_id) const {
   auto it = producers_.find(producer_id);
   return it == producers_.end() ? nullptr : &it->second;

@@ -66,6 +66,20 @@ int32_t IncrementSequence(int32_t first, int32_t last_offset_delta);
 
 class ProducerStateMap {
  public:
+  ProducerStateMap() = default;
+  // Movable (a decoded snapshot moves in), not copyable: see last_checked_.
+  ProducerStateMap(ProducerStateMap&& other) noexcept : producers_(std::move(other.producers_)) {
+    other.last_checked_ = nullptr;
+  }
+  ProducerStateMap& operator=(ProducerStateMap&& other) noexcept {
+    producers_ = std::move(other.producers_);
+    last_checked_ = nullptr;
+    other.last_checked_ = nullptr;
+    return *this;
+  }
+  ProducerStateMap(const ProducerStateMap&) = delete;
+  ProducerStateMap& operator=(const ProducerStateMap&) = delete;
+
   // Checks a client batch from `producer_id` >= 0 against the producer's state: kAppend (append
   // it, then call Record), kDuplicate (a retry of one of its last five batches, same epoch and
   // sequences: *original is that batch; don't append) or kRejected (*error says why, with Kafka's
@@ -86,6 +100,9 @@ class ProducerStateMap {
   // Starts `epoch` for the producer at `now_ms`: its batches are forgotten, older epochs are
   // fenced and its next batch must carry sequence 0.
   void BeginEpoch(int64_t producer_id, int16_t epoch, int64_t now_ms);
+
+  // Puts back what Find returned before a change (nullopt: the producer was unknown).
+  void Restore(int64_t producer_id, const std::optional<ProducerEntry>& entry);
 
   const ProducerEntry* Find(int64_t producer_id) const;
   size_t size() const { return producers_.size(); }
