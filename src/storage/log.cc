@@ -1098,18 +1098,26 @@ absl::StatusOr<int64_t> LogImpl::OffsetForTimestamp(int64_t timestamp_ms) const 
 }
 
 absl::Status LogImpl::WriteSnapshot(int64_t offset, bool sync) {
+  // The durable snapshot at this offset already holds every batch below it, and whatever state
+  // no batch holds (an epoch bump) was synced into it: overwriting it in place unsynced could
+  // tear the only copy of such state.
+  if (!sync && offset == synced_snapshot_) return absl::OkStatus();
   std::vector<std::byte> bytes = producers_.EncodeSnapshot(offset);
-  BROOK_ASSIGN_OR_RETURN(
-      std::unique_ptr<File> file,
-      fs_->Open(dir_ + "/" + storage::SnapshotFileName(offset), OpenMode::kCreate));
-  BROOK_RETURN_IF_ERROR(file->Truncate(0));
-  BROOK_RETURN_IF_ERROR(file->Write(0, bytes));
+  std::string path = dir_ + "/" + storage::SnapshotFileName(offset);
+  // Synced snapshots replace atomically (write, fsync, rename, fsync the directory), so a crash
+  // leaves the old one or the new one; others are written in place and may tear (their CRC
+  // then fails and an older snapshot is used).
+  std::string target = sync ? path + ".tmp" : path;
+  {
+    BROOK_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs_->Open(target, OpenMode::kCreate));
+    BROOK_RETURN_IF_ERROR(file->Truncate(0));
+    BROOK_RETURN_IF_ERROR(file->Write(0, bytes));
+    if (sync) BROOK_RETURN_IF_ERROR(file->Sync());
+  }
   if (sync) {
-    BROOK_RETURN_IF_ERROR(file->Sync());
+    BROOK_RETURN_IF_ERROR(fs_->Rename(target, path));
     BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
     synced_snapshot_ = offset;
-  } else if (offset == synced_snapshot_) {
-    synced_snapshot_ = -1;  // overwritten, no longer known durable
   }
   return absl::OkStatus();
 }

@@ -7,9 +7,9 @@
 // acknowledged batch exactly once, in order.
 //
 // The log flushes every append (FlushPolicy::EveryAppend), so an acknowledged batch survives a
-// crash and the model stays exact across one. The one thing a crash may lose is an epoch bump
-// (or a fresh id) that no batch followed yet: the model then falls back to what the log's
-// batches say, and checks the log does exactly that (see the note in ReconcileAfterCrash).
+// crash and the model stays exact across one. The one thing a crash may lose is a fresh id that
+// no batch followed yet (nothing to fence); epoch bumps are synced before InitProducer returns
+// them and must survive (see ReconcileAfterCrash).
 
 #include <algorithm>
 #include <cstdint>
@@ -197,8 +197,6 @@ void CheckLog(const Log& log, const Model& m) {
 // forgotten, falling back to what its batches in the log say. Batches themselves are never lost
 // (every append was flushed). Returns how many were forgotten.
 //
-// Note: forgetting an acknowledged bump un-fences the old epoch; the crash test "An epoch bump by
-// InitProducer survives a crash" holds the log to the stricter rule.
 int ReconcileAfterCrash(const Log& log, Model* m) {
   std::map<int64_t, ModelProducer> derived = m->FromLog();
   std::vector<ProducerInfo> infos = log.Producers();
@@ -215,11 +213,15 @@ int ReconcileAfterCrash(const Log& log, Model* m) {
     if (info != infos.end() && info->batches_retained == 0 && info->epoch <= p.epoch) {
       // This bump, or an earlier one, survived: it must be newer than the log's batches.
       if (d != derived.end()) REQUIRE(info->epoch > d->second.epoch);
-      if (info->epoch != p.epoch) ++forgotten;
+      // A bump is synced before InitProducer returns it: only a fresh id may be forgotten.
+      REQUIRE(info->epoch == p.epoch);
       it->second = ModelProducer{.epoch = info->epoch};
       ++it;
       continue;
     }
+    // A fresh id that wrote nothing yet has nothing to fence: forgetting it is harmless. A
+    // bumped epoch must never be forgotten (InitProducer syncs it before returning it).
+    REQUIRE(p.epoch == 0);
     ++forgotten;
     if (d == derived.end()) {
       it = m->producers.erase(it);
