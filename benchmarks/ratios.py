@@ -84,6 +84,18 @@ def main(path):
           div(get("BM_DurableAppend/1", "items_per_second"), raw_sync), 0.9)
     ratio("durable append, 8 threads / RawFdatasync",
           div(get("BM_DurableAppend/8", "items_per_second"), raw_sync), 4)
+    for args in ("100/1", "100/10", "100/1000", "1024/1000"):
+        # Overhead of idempotence: the same loop with and without producer fields (a slowdown of
+        # at most 5% means a ratio of at least 0.95).
+        ratio(f"idempotent append {args}, records/s / same loop without producer id",
+              div(get(f"BM_IdempotentAppend/{args}", "items_per_second"),
+                  get(f"BM_IdempotentAppendBaseline/{args}", "items_per_second")), 0.95)
+    compaction = "BM_Compaction/iterations:2"
+    cleaned = get(compaction, "bytes_per_second")
+    ratio("compaction 10M records / 1M keys, MB/s cleaned",
+          None if cleaned is None else cleaned / 1e6, 500, unit=" MB/s")
+    ratio("compaction offset map, bytes per distinct key", get(compaction, "map_bytes_per_key"),
+          32, False, " B")
     clean = runs.get("BM_Recovery/clean")
     if clean is not None:
         scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[clean["time_unit"]]
