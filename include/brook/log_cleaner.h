@@ -62,8 +62,8 @@ class LogCleaner {
   // One step: among the registered logs that are due and healthy (Log::health() ok), runs one
   // CompactIfDue pass on the one with the highest dirty ratio. Returns true if a pass compacted
   // it, false if no log was due (or the pass found nothing to do after all), or the pass's error.
-  // A log that failed (see Log::health()) is skipped from then on; other errors are returned
-  // each time the log is picked.
+  // A log that failed (see Log::health()) is skipped from then on; a log whose pass returned an
+  // error is skipped for max(10 × backoff, 1 minute), so it cannot starve the others.
   absl::StatusOr<bool> RunOnce();
 
   // Starts a thread that calls RunOnce until Stop(): again at once after a pass that made

@@ -78,6 +78,13 @@ absl::StatusOr<RecordBatchView> ParseStored(const Segment& segment, uint64_t pos
   return batch;
 }
 
+absl::Status CheckCancelled(const CompactionInput& input) {
+  if (input.cancel != nullptr && input.cancel->load(std::memory_order_acquire)) {
+    return absl::CancelledError("compaction pass stopped for a truncation of the log");
+  }
+  return absl::OkStatus();
+}
+
 bool Inspectable(const RecordBatchView& batch) {
   return !batch.is_control() && batch.compression() == Compression::kNone;
 }
@@ -96,6 +103,7 @@ absl::StatusOr<int64_t> BuildOffsetMap(const CompactionInput& input, Throttle* t
     std::span<const std::byte> bytes = segment->bytes();
     uint64_t position = segment->FindPosition(input.first_dirty);
     while (position < bytes.size()) {
+      BROOK_RETURN_IF_ERROR(CheckCancelled(input));
       BROOK_ASSIGN_OR_RETURN(RecordBatchView batch, ParseStored(*segment, position));
       if (Inspectable(batch)) {
         if (map.size() + static_cast<size_t>(batch.records_count()) > map.capacity()) {
@@ -175,10 +183,12 @@ class Recopier {
   absl::Status StartGroup(size_t first) {
     SegmentConfig config = input_.config;
     // Setting a delete horizon re-encodes each record's timestamp delta, which can grow a
-    // 7-byte record by up to 10 bytes; Seal trims the file to its contents.
+    // 7-byte record by up to 10 bytes; Seal trims the file to its contents. A segment larger
+    // than segment_bytes_max (the option shrank since it was written) starts a group alone.
+    uint64_t largest = std::max(input_.config.segment_bytes_max, input_.segments[first]->size());
     config.segment_bytes_max =
-        std::min(kSegmentPositionMax,
-                 input_.config.segment_bytes_max * kGrowthNumerator / kGrowthDenominator);
+        std::min(kSegmentPositionMax, largest * kGrowthNumerator / kGrowthDenominator);
+    capacity_ = config.segment_bytes_max;
     BROOK_ASSIGN_OR_RETURN(cleaned_, Segment::Create(config, input_.segments[first]->base_offset(),
                                                      input_.now_ms, kCleanedSuffix));
     group_first_ = first;
@@ -205,6 +215,12 @@ class Recopier {
   }
 
   absl::Status Append(std::span<const std::byte> bytes) {
+    if (cleaned_->size() + bytes.size() > capacity_) {
+      return absl::ResourceExhaustedError(fmt::format(
+          "compacted segment {} would exceed the {} bytes reserved for it (setting delete "
+          "horizons grew its records)",
+          cleaned_->log_path(), capacity_));
+    }
     BROOK_ASSIGN_OR_RETURN(RecordBatchView batch, RecordBatchView::Parse(bytes, Verify::kHeader));
     BROOK_RETURN_IF_ERROR(cleaned_->Append(batch, batch.base_offset()));
     pass_->bytes_written += bytes.size();
@@ -216,6 +232,7 @@ class Recopier {
     std::span<const std::byte> bytes = segment.bytes();
     uint64_t position = 0;
     while (position < bytes.size()) {
+      BROOK_RETURN_IF_ERROR(CheckCancelled(input_));
       BROOK_ASSIGN_OR_RETURN(RecordBatchView batch,
                              ParseStored(segment, position, Verify::kHeader));
       // BuildOffsetMap checked the CRC of the batches it mapped moments ago, and sealed segments
@@ -318,6 +335,7 @@ class Recopier {
   CompactionPass* const pass_;
   int64_t horizon_;
   std::unique_ptr<Segment> cleaned_;
+  uint64_t capacity_ = 0;  // of cleaned_
   size_t group_first_ = 0;
   size_t group_count_ = 0;
   bool changed_ = false;

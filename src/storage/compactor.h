@@ -10,6 +10,7 @@
 #ifndef BROOK_STORAGE_COMPACTOR_H_
 #define BROOK_STORAGE_COMPACTOR_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -37,6 +38,8 @@ struct CompactionInput {
   OffsetMap* map = nullptr;
   // Called as the pass proceeds with (bytes done, bytes in the pass).
   std::function<void(uint64_t, uint64_t)> progress;
+  // When set (by a truncation), the pass stops at the next batch with Cancelled.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // Segments [first, first + count) of the input, rewritten into one.

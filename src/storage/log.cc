@@ -164,6 +164,8 @@ class LogImpl {
 
   // One compaction pass at a time. Order: compact_mu_ before append_mu_.
   Mutex compact_mu_;
+  // Set by TruncateTo to stop a running pass (it then waits for compact_mu_).
+  std::atomic<bool> cancel_compaction_{false};
   // One appender at a time; also serializes roll, truncation, retention and close.
   mutable Mutex append_mu_;
   storage::ProducerStateMap producers_ ABSL_GUARDED_BY(append_mu_);
@@ -776,6 +778,8 @@ absl::Status LogImpl::Roll(int64_t base_offset) {
 absl::StatusOr<int> LogImpl::EnforceRetention() {
   MutexLock l(&append_mu_);
   if (closed_.load()) return 0;
+  // A failed log changes no files: its state on disk is what a reopen recovers from.
+  BROOK_RETURN_IF_ERROR(CheckWritable());
   return EnforceRetentionLocked();
 }
 
@@ -844,16 +848,44 @@ absl::Status LogImpl::DeleteRecordsBefore(int64_t offset) {
 }
 
 absl::StatusOr<int64_t> LogImpl::TruncateTo(int64_t offset) {
+  // A compaction pass reads sealed segments without a lock, and a truncation may reactivate and
+  // rewrite one: stop the pass (it checks the flag between batches) and keep the next one out.
+  cancel_compaction_.store(true, std::memory_order_release);
+  MutexLock c(&compact_mu_);
+  cancel_compaction_.store(false, std::memory_order_release);
   MutexLock l(&append_mu_);
   BROOK_RETURN_IF_ERROR(CheckWritable());
   LeadFlush();
   int64_t end = end_offset_.load(std::memory_order_relaxed);
   absl::StatusOr<int64_t> result = TruncateToLocked(offset);
   EndFlush();
-  if (result.ok() && *result < end) {
-    ++truncations_;
-    // Rebuild the producers from the newest snapshot at or below the new end.
-    absl::Status s = LoadProducerState(*result);
+  if (!result.ok() || *result >= end) return result;
+  ++truncations_;
+  if (first_dirty_ > *result) {
+    // What is appended past the cut was never compacted (Kafka's maybeTruncateCheckpoint).
+    first_dirty_ = *result;
+    absl::Status s = storage::WriteCheckpoint(fs_, dir_, kCleanerCheckpointFile, "cleaner-offset",
+                                              {first_dirty_});
+    if (!s.ok()) return Fail(s);
+  }
+  // Rebuild the producers from the newest snapshot at or below the new end. An epoch begun by
+  // InitProducer that has no batch yet was handed out, so it (and the fence it set) outlives the
+  // cut, whatever snapshot is reloaded. (A producer whose batches are cut is forgotten or set
+  // back, as in Kafka.)
+  std::vector<storage::ProducerEntry> before = producers_.Entries();
+  absl::Status s = LoadProducerState(*result);
+  if (!s.ok()) return Fail(s);
+  bool raised = false;
+  for (const storage::ProducerEntry& e : before) {
+    if (e.batch_count > 0) continue;
+    const storage::ProducerEntry* now = producers_.Find(e.producer_id);
+    if (now == nullptr || now->epoch < e.epoch) {
+      producers_.BeginEpoch(e.producer_id, e.epoch, e.last_timestamp);
+      raised = true;
+    }
+  }
+  if (raised) {
+    s = WriteSnapshot(*result, /*sync=*/true);
     if (!s.ok()) return Fail(s);
   }
   return result;
@@ -1249,21 +1281,28 @@ absl::StatusOr<ProducerIdentity> LogImpl::InitProducer(std::optional<ProducerIde
                                dir_, previous->producer_id, previous->epoch, entry->epoch)),
                            ErrorCode::kProducerFenced);
     }
-    if (previous->epoch < std::numeric_limits<int16_t>::max()) {
+    // Bump only an epoch the log knows to be the current one. An unknown producer (expired,
+    // or its batches removed by retention) may have been bumped by another client since: a
+    // fresh id can never collide.
+    if (entry != nullptr && entry->epoch == previous->epoch &&
+        previous->epoch < std::numeric_limits<int16_t>::max()) {
       auto epoch = static_cast<int16_t>(previous->epoch + 1);
       std::optional<storage::ProducerEntry> before;
       if (entry != nullptr) before = *entry;
-      producers_.BeginEpoch(previous->producer_id, epoch, now_ms);
       // Durable before it is handed out: lost in a crash, the old epoch would be unfenced and
-      // a second InitProducer(previous) would hand the same identity to another client.
-      absl::Status s = WriteSnapshot(end_offset_.load(std::memory_order_relaxed), /*sync=*/true);
+      // a second InitProducer(previous) would hand the same identity to another client. The
+      // log is flushed first, so the snapshot is not past the end a crash can leave.
+      int64_t end = end_offset_.load(std::memory_order_relaxed);
+      BROOK_RETURN_IF_ERROR(FlushTo(end));
+      producers_.BeginEpoch(previous->producer_id, epoch, now_ms);
+      absl::Status s = WriteSnapshot(end, /*sync=*/true);
       if (!s.ok()) {
         producers_.Restore(previous->producer_id, before);  // the caller may retry
         return Annotate(s, fmt::format("InitProducer on log {}", dir_));
       }
       return ProducerIdentity{.producer_id = previous->producer_id, .epoch = epoch};
     }
-    // The epoch is exhausted: a new id, as Kafka does.
+    // Unknown, or the epoch is exhausted: a new id, as Kafka does.
   }
   BROOK_ASSIGN_OR_RETURN(int64_t id, producer_ids_->Allocate());
   producers_.BeginEpoch(id, 0, now_ms);
@@ -1291,7 +1330,9 @@ CompactionState LogImpl::ComputeCompactionState(const SegmentSet& set, int64_t n
   CompactionState state;
   int64_t start = start_offset();
   int64_t end = end_offset();
-  state.first_dirty_offset = first_dirty_ < start || first_dirty_ > end ? start : first_dirty_;
+  // Below the start: those records are gone. Past the end (a crash lost an unflushed tail after
+  // the checkpoint was written): everything that is left was compacted.
+  state.first_dirty_offset = std::clamp(first_dirty_, start, end);
   // Never the active segment, never data not yet on disk (a sealed segment waiting for its
   // fsync), never records younger than min_lag.
   const auto& segments = set.segments;
@@ -1407,12 +1448,11 @@ absl::StatusOr<CompactionResult> LogImpl::CompactPass(const CompactOptions& opti
   input.delete_retention_ms = options_.compaction.delete_retention.count();
   input.io_bytes_per_second = options_.compaction.io_bytes_per_second;
   input.progress = options.progress;
+  input.cancel = &cancel_compaction_;
   absl::StatusOr<storage::CompactionPass> compacted = storage::CompactSegments(input);
   if (!compacted.ok()) {
-    MutexLock l(&append_mu_);
-    // A truncation meanwhile may have zeroed bytes the pass was reading: not an error, just
-    // a pass to do again.
-    if (truncations != truncations_) return result;
+    // Stopped for a truncation: not an error, a pass to do again.
+    if (absl::IsCancelled(compacted.status())) return result;
     return compacted.status();
   }
   storage::CompactionPass& pass = *compacted;
@@ -1454,8 +1494,16 @@ absl::Status LogImpl::SwapIn(const SegmentSet& before, std::vector<storage::Clea
   for (size_t i = 0; i < groups->size(); ++i) {
     absl::Status s = (*groups)[i].segment->Rename(storage::kSwapSuffix);
     if (!s.ok()) {
-      for (auto& group : *groups) group.segment->Remove().IgnoreError();
-      return s;  // only the groups renamed so far are `.swap`, and they replace nothing yet
+      // A `.swap` left behind would be rolled forward by a later Open over whatever the log
+      // holds by then: its removal must be durable, or the log stops here.
+      absl::Status cleanup;
+      for (auto& group : *groups) {
+        absl::Status r = group.segment->Remove();
+        if (cleanup.ok() && !r.ok() && !absl::IsNotFound(r)) cleanup = r;
+      }
+      if (cleanup.ok()) cleanup = fs_->SyncDir(dir_);
+      if (!cleanup.ok()) return Fail(cleanup);
+      return s;
     }
   }
   absl::Status s = fs_->SyncDir(dir_);

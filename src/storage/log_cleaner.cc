@@ -32,6 +32,7 @@ class LogCleanerImpl {
   void Remove(Log* log) {
     MutexLock l(&mu_);
     logs_.erase(std::remove(logs_.begin(), logs_.end(), log), logs_.end());
+    skip_until_.erase(log);
     // A step that picked the log before it left the list may still be using it.
     while (pins_.count(log) > 0) cv_.Wait(&mu_);
   }
@@ -80,8 +81,13 @@ class LogCleanerImpl {
     std::vector<Log*> candidates;
     {
       MutexLock l(&mu_);
-      candidates = logs_;
-      for (Log* log : candidates) ++pins_[log];
+      auto now = std::chrono::steady_clock::now();
+      for (Log* log : logs_) {
+        auto skip = skip_until_.find(log);
+        if (skip != skip_until_.end() && skip->second > now) continue;
+        candidates.push_back(log);
+        ++pins_[log];
+      }
     }
     Log* best = nullptr;
     CompactionState best_state;
@@ -122,6 +128,13 @@ class LogCleanerImpl {
     }
     {
       MutexLock l(&mu_);
+      if (!error.ok()) {
+        skip_until_[best] =
+            std::chrono::steady_clock::now() + std::max<std::chrono::steady_clock::duration>(
+                                                   10 * options_.backoff, std::chrono::minutes(1));
+      } else {
+        skip_until_.erase(best);
+      }
       Unpin(best);
     }
     if (!error.ok()) return error;
@@ -173,6 +186,9 @@ class LogCleanerImpl {
   CondVar cv_;  // signalled when a pin goes, on Wake and on Stop
   std::vector<Log*> logs_ ABSL_GUARDED_BY(mu_);
   std::map<Log*, int> pins_ ABSL_GUARDED_BY(mu_);  // logs a step is using, and by how many
+  // Logs whose last pass failed, left alone until then (Kafka marks them uncleanable), so one
+  // log that fails every time cannot keep the others from being compacted.
+  std::map<Log*, std::chrono::steady_clock::time_point> skip_until_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
 

@@ -24,32 +24,13 @@ using testing::FaultFileSystem;
 using testing::ManualClock;
 using testing::TempDir;
 
-struct Seen {
-  int64_t offset;
-  std::string key;
-  std::optional<std::string> value;
-  bool operator==(const Seen&) const = default;
-};
+using Seen = testing::KeyedRecord;
 
 std::vector<Seen> ReadEverything(const Log& log) {
-  std::vector<Seen> out;
-  int64_t offset = log.start_offset();
-  while (offset < log.end_offset()) {
-    auto read = log.Read(offset, 4096);
-    INFO(read.status().ToString());
-    REQUIRE(read.ok());
-    if (read->empty()) break;
-    for (const RecordBatchView& batch : *read) {
-      for (const RecordView& r : batch.records()) {
-        if (r.offset() < offset) continue;
-        out.push_back(
-            {r.offset(), std::string(r.key()),
-             r.has_value() ? std::optional<std::string>(std::string(r.value())) : std::nullopt});
-      }
-    }
-    offset = read->next_offset();
-  }
-  return out;
+  auto records = testing::ReadKeyed(log);
+  INFO(records.status().ToString());
+  REQUIRE(records.ok());
+  return *records;
 }
 
 LogOptions Options(FaultFileSystem* fs, ManualClock* clock) {

@@ -454,5 +454,61 @@ TEST_CASE("An epoch bump by InitProducer survives a crash", "[crash][producer]")
   CHECK(GetErrorCode(again.status()) == ErrorCode::kProducerFenced);
 }
 
+TEST_CASE("An epoch bump survives a crash that cuts an unflushed tail", "[crash][producer]") {
+  TempDir dir;
+  FaultFileSystem fs;
+  ProducerIdentity first;
+  {
+    auto log = Log::Open(dir.path(), Options(&fs));  // OsOnly: appends are not flushed
+    REQUIRE(log.ok());
+    auto id = (*log)->InitProducer();
+    REQUIRE(id.ok());
+    first = *id;
+    for (int32_t seq = 0; seq < 5; ++seq) {
+      REQUIRE((*log)->Append(One(first.producer_id, 0, seq, "a")).ok());
+    }
+    // The bump's snapshot lies at the end offset: InitProducer flushes up to it first, so a
+    // crash cannot leave the log ending below it (which would delete it).
+    auto bumped = (*log)->InitProducer(first);
+    REQUIRE(bumped.ok());
+    REQUIRE(bumped->epoch == 1);
+    REQUIRE((*log)->flushed_offset() == (*log)->end_offset());
+    fs.SimulateCrash();
+  }
+  fs.Restart();
+  auto log = Log::Open(dir.path(), Options(&fs));
+  REQUIRE(log.ok());
+  auto zombie = (*log)->Append(One(first.producer_id, 0, 5, "zombie"));
+  CHECK(GetErrorCode(zombie.status()) == ErrorCode::kInvalidProducerEpoch);
+  CHECK(GetErrorCode((*log)->InitProducer(first).status()) == ErrorCode::kProducerFenced);
+}
+
+TEST_CASE("An epoch bump outlives a truncation below its snapshot", "[crash][producer]") {
+  TempDir dir;
+  FaultFileSystem fs;
+  auto log = Log::Open(dir.path(), Options(&fs, FlushPolicy::EveryAppend()));
+  REQUIRE(log.ok());
+  auto p = (*log)->InitProducer();
+  REQUIRE(p.ok());
+  REQUIRE((*log)->Append(One(p->producer_id, 0, 0, "p")).ok());
+  auto bumped = (*log)->InitProducer(*p);  // synced snapshot at offset 1
+  REQUIRE(bumped.ok());
+  for (int32_t seq = 0; seq < 5; ++seq) {  // another producer's batches after it
+    REQUIRE((*log)->Append(One(3'000'000, 0, seq, "q")).ok());
+  }
+  REQUIRE((*log)->TruncateTo(0).ok());  // below the bump's snapshot: it goes
+  // The handed-out epoch 1 still fences epoch 0, and is not handed out again.
+  auto zombie = (*log)->Append(One(p->producer_id, 0, 1, "zombie"));
+  CHECK(GetErrorCode(zombie.status()) == ErrorCode::kInvalidProducerEpoch);
+  CHECK(GetErrorCode((*log)->InitProducer(*p).status()) == ErrorCode::kProducerFenced);
+  // After a crash too.
+  fs.SimulateCrash();
+  log->reset();
+  fs.Restart();
+  log = Log::Open(dir.path(), Options(&fs));
+  REQUIRE(log.ok());
+  CHECK(GetErrorCode((*log)->InitProducer(*p).status()) == ErrorCode::kProducerFenced);
+}
+
 }  // namespace
 }  // namespace brook

@@ -27,32 +27,13 @@ struct Appended {
   int64_t cleaned_ms = -1;           // when a compaction first covered it (-1: not yet)
 };
 
-struct Seen {
-  int64_t offset;
-  std::string key;
-  std::optional<std::string> value;
-  bool operator==(const Seen&) const = default;
-};
+using Seen = testing::KeyedRecord;
 
 std::vector<Seen> ReadFrom(const Log& log, int64_t from, size_t max_bytes = 4096) {
-  std::vector<Seen> out;
-  int64_t offset = from;
-  while (offset < log.end_offset()) {
-    auto read = log.Read(offset, max_bytes);
-    INFO(read.status().ToString());
-    REQUIRE(read.ok());
-    if (read->empty()) break;
-    for (const RecordBatchView& batch : *read) {
-      for (const RecordView& r : batch.records()) {
-        if (r.offset() < offset) continue;
-        out.push_back(
-            {r.offset(), std::string(r.key()),
-             r.has_value() ? std::optional<std::string>(std::string(r.value())) : std::nullopt});
-      }
-    }
-    offset = read->next_offset();
-  }
-  return out;
+  auto records = testing::ReadKeyed(log, from, max_bytes);
+  INFO(records.status().ToString());
+  REQUIRE(records.ok());
+  return *records;
 }
 
 TEST_CASE("Compaction matches a model of Kafka's guarantees", "[property][compaction]") {
@@ -164,20 +145,14 @@ TEST_CASE("Compaction matches a model of Kafka's guarantees", "[property][compac
         REQUIRE(before.ok());
         std::vector<Seen> first;
         for (const RecordBatchView& b : *before)
-          for (const RecordView& r : b.records())
-            first.push_back({r.offset(), std::string(r.key()),
-                             r.has_value() ? std::optional<std::string>(std::string(r.value()))
-                                           : std::nullopt});
+          for (const RecordView& r : b.records()) first.push_back(testing::ToKeyed(r));
         auto result = pick(0, 1) ? log->Compact() : log->CompactIfDue();
         INFO(result.status().ToString());
         REQUIRE(result.ok());
         mark_cleaned(result->cleaned_to);
         std::vector<Seen> again;
         for (const RecordBatchView& b : *before)
-          for (const RecordView& r : b.records())
-            again.push_back({r.offset(), std::string(r.key()),
-                             r.has_value() ? std::optional<std::string>(std::string(r.value()))
-                                           : std::nullopt});
+          for (const RecordView& r : b.records()) again.push_back(testing::ToKeyed(r));
         REQUIRE(again == first);  // held views are untouched
         std::vector<Seen> rest = ReadFrom(*log, before->next_offset());
         if (!first.empty() && !rest.empty()) REQUIRE(rest.front().offset > first.back().offset);

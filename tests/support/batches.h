@@ -29,25 +29,58 @@ struct ReadRecord {
   std::string value;
 };
 
-// Every record from `from` to the end of the log, or the read error.
-inline absl::StatusOr<std::vector<ReadRecord>> ReadAll(const Log& log, int64_t from = -1) {
-  std::vector<ReadRecord> out;
+// Calls fn(record) for every record from `from` (-1: the start offset) to the end of the log,
+// reading `max_bytes` at a time; returns the first read error.
+template <typename Fn>
+absl::Status ForEachRecord(const Log& log, int64_t from, size_t max_bytes, Fn fn) {
   int64_t offset = from < 0 ? log.start_offset() : from;
   while (offset < log.end_offset()) {
-    absl::StatusOr<ReadResult> read = log.Read(offset, size_t{256} << 10);
+    absl::StatusOr<ReadResult> read = log.Read(offset, max_bytes);
     if (!read.ok()) return read.status();
     if (read->empty()) break;
     for (const RecordBatchView& batch : *read) {
       for (const RecordView& r : batch.records()) {
-        if (r.offset() < offset) continue;
-        out.push_back(
-            {r.offset(), r.timestamp(),
-             r.has_key() ? std::optional<std::string>(std::string(r.key())) : std::nullopt,
-             std::string(r.value())});
+        if (r.offset() >= offset) fn(r);
       }
     }
     offset = read->next_offset();
   }
+  return absl::OkStatus();
+}
+
+// Every record from `from` to the end of the log, or the read error.
+inline absl::StatusOr<std::vector<ReadRecord>> ReadAll(const Log& log, int64_t from = -1) {
+  std::vector<ReadRecord> out;
+  absl::Status s = ForEachRecord(log, from, size_t{256} << 10, [&](const RecordView& r) {
+    out.push_back({r.offset(), r.timestamp(),
+                   r.has_key() ? std::optional<std::string>(std::string(r.key())) : std::nullopt,
+                   std::string(r.value())});
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+// A record of a compacted log: a key, and a value or a tombstone (nullopt).
+struct KeyedRecord {
+  int64_t offset = 0;
+  std::string key;
+  std::optional<std::string> value;
+  bool operator==(const KeyedRecord&) const = default;
+};
+
+inline KeyedRecord ToKeyed(const RecordView& r) {
+  return {r.offset(), std::string(r.key()),
+          r.has_value() ? std::optional<std::string>(std::string(r.value())) : std::nullopt};
+}
+
+// Every record from `from` (-1: the start) to the end, read `max_bytes` at a time (small reads
+// cross more batch and segment boundaries), or the read error.
+inline absl::StatusOr<std::vector<KeyedRecord>> ReadKeyed(const Log& log, int64_t from = -1,
+                                                          size_t max_bytes = 4096) {
+  std::vector<KeyedRecord> out;
+  absl::Status s =
+      ForEachRecord(log, from, max_bytes, [&](const RecordView& r) { out.push_back(ToKeyed(r)); });
+  if (!s.ok()) return s;
   return out;
 }
 

@@ -1,7 +1,9 @@
 // Log compaction through the public Log API.
 
+#include <filesystem>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "brook/log.h"
@@ -30,30 +32,12 @@ std::vector<std::byte> KeyedBatch(const std::vector<KV>& records, int64_t timest
   return {bytes.begin(), bytes.end()};
 }
 
-struct Found {
-  int64_t offset;
-  std::string key;
-  std::optional<std::string> value;
-};
+using Found = testing::KeyedRecord;
 
 std::vector<Found> ReadKeyed(const Log& log) {
-  std::vector<Found> out;
-  int64_t offset = log.start_offset();
-  while (offset < log.end_offset()) {
-    auto read = log.Read(offset, size_t{1} << 20);
-    REQUIRE(read.ok());
-    if (read->empty()) break;
-    for (const RecordBatchView& batch : *read) {
-      for (const RecordView& r : batch.records()) {
-        if (r.offset() < offset) continue;
-        out.push_back(
-            {r.offset(), std::string(r.key()),
-             r.has_value() ? std::optional<std::string>(std::string(r.value())) : std::nullopt});
-      }
-    }
-    offset = read->next_offset();
-  }
-  return out;
+  auto records = testing::ReadKeyed(log, -1, size_t{1} << 20);
+  REQUIRE(records.ok());
+  return *records;
 }
 
 LogOptions CompactedOptions(ManualClock* clock) {
@@ -275,6 +259,92 @@ TEST_CASE("The I/O throttle holds a pass back", "[compaction]") {
   auto unthrottled = (*log)->Compact();
   REQUIRE(unthrottled.ok());
   CHECK(unthrottled->throttled.count() == 0);
+}
+
+}  // namespace
+}  // namespace brook
+
+namespace brook {
+namespace {
+
+TEST_CASE("A truncation below the cleaner checkpoint makes what follows dirty again",
+          "[compaction]") {
+  testing::TempDir dir;
+  testing::ManualClock clock;
+  LogOptions options = CompactedOptions(&clock);
+  options.compaction.delete_retention = std::chrono::milliseconds(0);
+  auto log = Log::Open(dir.path(), options);
+  REQUIRE(log.ok());
+  auto fill = [&](int n, const std::string& prefix) {
+    for (int i = 0; i < n; ++i) {
+      REQUIRE((*log)
+                  ->Append(KeyedBatch({{prefix + std::to_string(i % 20), std::string(80, 'x')}},
+                                      clock.NowMs()))
+                  .ok());
+    }
+  };
+  fill(300, "a");
+  auto first = (*log)->Compact();
+  REQUIRE(first.ok());
+  int64_t checkpoint = first->cleaned_to;
+  REQUIRE(checkpoint > 100);
+  // Cut below the checkpoint; write K=v, then delete K, then enough to roll both away.
+  auto cut = (*log)->TruncateTo(checkpoint - 50);
+  REQUIRE(cut.ok());
+  CHECK((*log)->compaction_state().first_dirty_offset <= *cut);
+  REQUIRE((*log)->Append(KeyedBatch({{"K", "alive"}}, clock.NowMs())).ok());
+  REQUIRE((*log)->Append(KeyedBatch({{"K", std::nullopt}}, clock.NowMs())).ok());
+  fill(300, "b");
+  REQUIRE((*log)->Compact().ok());  // sets the tombstone's horizon (now + 0)
+  REQUIRE((*log)->Compact().ok());  // drops it
+  for (const Found& f : ReadKeyed(**log)) {
+    CAPTURE(f.offset);
+    CHECK(f.key != "K");  // neither the value nor the tombstone: the key stays deleted
+  }
+}
+
+TEST_CASE("A truncation stops a running compaction pass", "[compaction][concurrency]") {
+  testing::TempDir dir;
+  testing::ManualClock clock;
+  LogOptions options = CompactedOptions(&clock);
+  options.compaction.io_bytes_per_second = 200'000;  // a pass of ~1 s
+  auto log = Log::Open(dir.path(), options);
+  REQUIRE(log.ok());
+  for (int i = 0; i < 2000; ++i) {
+    REQUIRE((*log)
+                ->Append(KeyedBatch({{"k" + std::to_string(i % 50), std::string(80, 'x')}},
+                                    clock.NowMs()))
+                .ok());
+  }
+  REQUIRE((*log)->Flush().ok());
+  absl::Status compacted;
+  int passes = -1;
+  std::thread compactor([&] {
+    auto r = (*log)->Compact();
+    compacted = r.status();
+    if (r.ok()) passes = r->passes;
+  });
+  // Wait until the pass has started (its output file appears), then cut into sealed segments.
+  bool started = false;
+  for (int i = 0; i < 3000 && !started; ++i) {
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+      started = started || entry.path().string().ends_with(".cleaned");
+    }
+    if (!started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  auto cut = (*log)->TruncateTo(700);
+  compactor.join();
+  REQUIRE(cut.ok());
+  CHECK(compacted.ok());  // stopped, not failed
+  CHECK(passes == 0);
+  CHECK((*log)->end_offset() <= 700);
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    CHECK_FALSE(entry.path().string().ends_with(".cleaned"));
+  }
+  auto records = testing::ReadKeyed(**log);
+  REQUIRE(records.ok());
+  CHECK(static_cast<int64_t>(records->size()) == (*log)->end_offset());
+  REQUIRE((*log)->Compact().ok());  // and compaction works afterwards
 }
 
 }  // namespace
