@@ -249,6 +249,8 @@ class Log {
 
   // Removes every batch at or after the batch containing `offset`, so end_offset() becomes the base
   // offset of that batch (<= offset), and returns it. For replication (truncate a diverged tail).
+  // Stops a running compaction pass first (Compact returns without error; the next pass redoes
+  // it). Producers whose batches are cut are set back to the state before them.
   // OutOfRange below start_offset(); a no-op at or past end_offset().
   absl::StatusOr<int64_t> TruncateTo(int64_t offset);
 
@@ -281,8 +283,10 @@ class Log {
   // state survives restarts: a snapshot at every roll and at Close, plus the log after it.
   //
   // Returns a producer identity: a fresh id (never handed out before by this log directory,
-  // even across crashes) at epoch 0, or, given the previous identity, the same id at the next
-  // epoch, fencing batches of the old one (a new id once the epoch would pass 32767).
+  // even across crashes) at epoch 0, or, given the previous identity the log knows as the
+  // producer's current one, the same id at the next epoch, fencing batches of the old one. The
+  // bump is on disk before it is returned (the log is flushed, a snapshot synced). An identity
+  // the log does not know (forgotten, expired) gets a fresh id, as does one at epoch 32767.
   // FailedPrecondition with kProducerFenced if `previous` is older than the epoch the log has.
   absl::StatusOr<ProducerIdentity> InitProducer(
       std::optional<ProducerIdentity> previous = std::nullopt);
