@@ -238,6 +238,10 @@ int LogDump(const Args& args) {
               b.timestamp_type() == TimestampType::kCreateTime ? "CreateTime" : "LogAppendTime",
               b.is_transactional(), b.is_control(), b.base_timestamp(), b.max_timestamp(),
               b.producer_id(), b.producer_epoch(), b.base_sequence(), b.partition_leader_epoch());
+          if (b.has_delete_horizon()) {
+            // A compacted batch holding tombstones: they go after this time (BaseTimestamp).
+            fmt::print("  deleteHorizonMs: {}\n", b.base_timestamp());
+          }
           if (records) {
             for (const RecordView& r : b.records()) PrintRecord(r, "| ");
           }

@@ -162,6 +162,14 @@ TEST_CASE("brook log compact keeps the latest record of each key", "[cli][compac
   }
   REQUIRE((*log)->Close().ok());
 
+  // The compacted log verifies (offset gaps, grouped segments, rebuilt indexes) and dumps.
+  auto [verify_code, verify_out] = Run({cli, "log", "verify", path});
+  INFO(verify_out);
+  CHECK(verify_code == 0);
+  auto [dump_code, dump_out] = Run({cli, "log", "dump", path});
+  CHECK(dump_code == 0);
+  CHECK(dump_out.find("baseOffset: ") != std::string::npos);
+
   CHECK(Run({cli, "log", "compact", path, "--min-lag=soon"}).first == 2);
   CHECK(Run({cli, "log", "compact", dir.Sub("missing")}).first == 1);
   // One writer at a time: compact fails while another process has the log open.
