@@ -12,6 +12,7 @@
 #include "bench_util.h"
 #include "brook/crc32c.h"
 #include "brook/detail/endian.h"
+#include "storage/producer_state.h"
 
 namespace brook::bench {
 namespace {
@@ -100,6 +101,49 @@ void BM_IdempotentAppendBaseline(benchmark::State& state) {
 }
 BENCHMARK(BM_IdempotentAppendBaseline)->ArgsProduct({{100, 1024}, {1, 10, 100, 1000}});
 BENCHMARK(BM_IdempotentAppend)->ArgsProduct({{100, 1024}, {1, 10, 100, 1000}});
+
+}  // namespace
+}  // namespace brook::bench
+
+namespace brook::bench {
+namespace {
+
+// BM_ProducerStateCheck: the idempotent-producer bookkeeping of one append alone (Check, then
+// Record), for one producer in a map of `producers`.
+void BM_ProducerStateCheck(benchmark::State& state) {
+  storage::ProducerStateMap map;
+  const auto producers = static_cast<int64_t>(state.range(0));
+  for (int64_t id = 0; id < producers; ++id) {
+    map.Record(id, 0,
+               {.first_sequence = 0,
+                .last_sequence = 0,
+                .first_offset = id,
+                .last_offset = id,
+                .max_timestamp = kTimestampMs});
+  }
+  int64_t id = producers / 2;
+  int32_t sequence = 1;
+  int64_t offset = producers;
+  for (auto _ : state) {
+    storage::ProducerBatch original;
+    absl::Status rejected;
+    auto verdict = map.Check(id, 0, sequence, 0, &original, &rejected);
+    if (verdict != storage::ProducerStateMap::Verdict::kAppend) {
+      state.SkipWithError("unexpected verdict");
+      break;
+    }
+    map.Record(id, 0,
+               {.first_sequence = sequence,
+                .last_sequence = sequence,
+                .first_offset = offset,
+                .last_offset = offset,
+                .max_timestamp = kTimestampMs});
+    ++sequence;
+    ++offset;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ProducerStateCheck)->Arg(1)->Arg(1000)->Arg(100000);
 
 }  // namespace
 }  // namespace brook::bench

@@ -43,11 +43,10 @@ int32_t IncrementSequence(int32_t first, int32_t last_offset_delta) {
 void ProducerEntry::AddBatch(const ProducerBatch& added) {
   size_t at;
   if (batch_count == kProducerBatchesRetained) {
-    at = static_cast<size_t>(ring_first);
-    ring_first = (ring_first + 1) % kProducerBatchesRetained;
+    at = static_cast<size_t>(ring_first);  // the oldest goes
+    ring_first = ring_first + 1 == kProducerBatchesRetained ? 0 : ring_first + 1;
   } else {
-    at = static_cast<size_t>((ring_first + batch_count) % kProducerBatchesRetained);
-    ++batch_count;
+    at = static_cast<size_t>(batch_count++);  // ring_first is 0 until the ring is full
   }
   // Field by field: `added` was just built field by field on the caller's stack, and a 16-byte
   // vector copy of it failed store-to-load forwarding (the hottest instruction of the
@@ -76,8 +75,10 @@ ProducerStateMap::Verdict ProducerStateMap::Check(int64_t producer_id, int16_t e
   last_checked_ = const_cast<ProducerEntry*>(&it->second);  // see last_checked_
   int32_t last_sequence = IncrementSequence(first_sequence, last_offset_delta);
   if (epoch == entry.epoch) {
+    // Slots [0, batch_count) are the held batches in some order (see ProducerEntry::ring): no
+    // index arithmetic on this path, which runs on every idempotent append.
     for (int i = 0; i < entry.batch_count; ++i) {
-      const ProducerBatch& b = entry.batch(i);
+      const ProducerBatch& b = entry.ring[static_cast<size_t>(i)];
       if (b.first_sequence == first_sequence && b.last_sequence == last_sequence) {
         *original = b;
         return Verdict::kDuplicate;
@@ -125,6 +126,7 @@ void ProducerStateMap::Record(int64_t producer_id, int16_t epoch, const Producer
   if (epoch != entry.epoch) {
     entry.epoch = epoch;
     entry.batch_count = 0;
+    entry.ring_first = 0;
   }
   entry.AddBatch(batch);
 }
@@ -147,6 +149,7 @@ void ProducerStateMap::BeginEpoch(int64_t producer_id, int16_t epoch, int64_t no
   entry.producer_id = producer_id;
   entry.epoch = epoch;
   entry.batch_count = 0;
+  entry.ring_first = 0;
   entry.last_timestamp = now_ms;
 }
 

@@ -43,12 +43,16 @@ struct ProducerEntry {
   // How many recent batches are held (batch(0) the oldest). None after an epoch bump.
   int batch_count = 0;
   // A ring: a new batch overwrites the oldest in place (shifting the array on every append
-  // measured as a store-forwarding stall on the 1-record append path).
+  // measured as a store-forwarding stall on the 1-record append path). ring_first moves only
+  // once the ring is full and is 0 whenever batch_count is reset, so the held batches are
+  // always slots [0, batch_count).
   std::array<ProducerBatch, kProducerBatchesRetained> ring{};
   int ring_first = 0;
 
   const ProducerBatch& batch(int i) const {
-    return ring[static_cast<size_t>((ring_first + i) % kProducerBatchesRetained)];
+    int at = ring_first + i;  // < 2 * kProducerBatchesRetained: no division needed
+    return ring[static_cast<size_t>(at >= kProducerBatchesRetained ? at - kProducerBatchesRetained
+                                                                   : at)];
   }
   const ProducerBatch* last_batch() const {
     return batch_count == 0 ? nullptr : &batch(batch_count - 1);
