@@ -32,6 +32,18 @@ std::vector<std::byte> KeyedBatch(const std::vector<KV>& records, int64_t timest
   return {bytes.begin(), bytes.end()};
 }
 
+// Appends `n` single-record batches, keys `prefix`0 .. `prefix`<keys - 1> in turn, values of
+// `value_bytes` bytes.
+void AppendKeyed(Log& log, int n, int keys, size_t value_bytes, int64_t timestamp,
+                 const std::string& prefix = "k") {
+  for (int i = 0; i < n; ++i) {
+    auto r = log.Append(KeyedBatch(
+        {{prefix + std::to_string(i % keys), std::string(value_bytes, 'v')}}, timestamp));
+    INFO(r.status().ToString());
+    REQUIRE(r.ok());
+  }
+}
+
 using Found = testing::KeyedRecord;
 
 std::vector<Found> ReadKeyed(const Log& log) {
@@ -153,12 +165,7 @@ TEST_CASE("A reader that started before compaction reads on consistently", "[com
   ManualClock clock;
   auto log = Log::Open(dir.path(), CompactedOptions(&clock));
   REQUIRE(log.ok());
-  for (int i = 0; i < 300; ++i) {
-    REQUIRE((*log)
-                ->Append(KeyedBatch({{"k" + std::to_string(i % 7), std::string(50, 'v')}},
-                                    clock.NowMs()))
-                .ok());
-  }
+  AppendKeyed(**log, 300, 7, 50, clock.NowMs());
   auto first = (*log)->Read(0, 2048);
   REQUIRE(first.ok());
   std::vector<int64_t> offsets;
@@ -197,12 +204,7 @@ TEST_CASE("CompactIfDue follows the dirty ratio", "[compaction]") {
   REQUIRE(log.ok());
   CompactionState empty = (*log)->compaction_state();
   CHECK_FALSE(empty.due);
-  for (int i = 0; i < 200; ++i) {
-    REQUIRE((*log)
-                ->Append(KeyedBatch({{"k" + std::to_string(i % 5), std::string(60, 'v')}},
-                                    clock.NowMs()))
-                .ok());
-  }
+  AppendKeyed(**log, 200, 5, 60, clock.NowMs());
   REQUIRE((*log)->Flush().ok());
   CompactionState before = (*log)->compaction_state();
   CHECK(before.due);
@@ -232,12 +234,7 @@ TEST_CASE("The I/O throttle holds a pass back", "[compaction]") {
   options.compaction.io_bytes_per_second = 100'000;
   auto log = Log::Open(dir.path(), options);
   REQUIRE(log.ok());
-  for (int i = 0; i < 300; ++i) {
-    REQUIRE((*log)
-                ->Append(KeyedBatch({{"k" + std::to_string(i % 9), std::string(60, 'v')}},
-                                    clock.NowMs()))
-                .ok());
-  }
+  AppendKeyed(**log, 300, 9, 60, clock.NowMs());
   auto result = (*log)->Compact();
   REQUIRE(result.ok());
   uint64_t io = result->bytes_read + result->bytes_written;
@@ -250,12 +247,7 @@ TEST_CASE("The I/O throttle holds a pass back", "[compaction]") {
   REQUIRE((*log)->Close().ok());
   log = Log::Open(dir.path(), options);
   REQUIRE(log.ok());
-  for (int i = 0; i < 300; ++i) {
-    REQUIRE((*log)
-                ->Append(KeyedBatch({{"k" + std::to_string(i % 9), std::string(60, 'v')}},
-                                    clock.NowMs()))
-                .ok());
-  }
+  AppendKeyed(**log, 300, 9, 60, clock.NowMs());
   auto unthrottled = (*log)->Compact();
   REQUIRE(unthrottled.ok());
   CHECK(unthrottled->throttled.count() == 0);
@@ -276,12 +268,7 @@ TEST_CASE("A truncation below the cleaner checkpoint makes what follows dirty ag
   auto log = Log::Open(dir.path(), options);
   REQUIRE(log.ok());
   auto fill = [&](int n, const std::string& prefix) {
-    for (int i = 0; i < n; ++i) {
-      REQUIRE((*log)
-                  ->Append(KeyedBatch({{prefix + std::to_string(i % 20), std::string(80, 'x')}},
-                                      clock.NowMs()))
-                  .ok());
-    }
+    AppendKeyed(**log, n, 20, 80, clock.NowMs(), prefix);
   };
   fill(300, "a");
   auto first = (*log)->Compact();
@@ -310,12 +297,7 @@ TEST_CASE("A truncation stops a running compaction pass", "[compaction][concurre
   options.compaction.io_bytes_per_second = 200'000;  // a pass of ~1 s
   auto log = Log::Open(dir.path(), options);
   REQUIRE(log.ok());
-  for (int i = 0; i < 2000; ++i) {
-    REQUIRE((*log)
-                ->Append(KeyedBatch({{"k" + std::to_string(i % 50), std::string(80, 'x')}},
-                                    clock.NowMs()))
-                .ok());
-  }
+  AppendKeyed(**log, 2000, 50, 80, clock.NowMs());
   REQUIRE((*log)->Flush().ok());
   absl::Status compacted;
   int passes = -1;
