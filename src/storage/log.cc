@@ -1227,7 +1227,9 @@ absl::Status LogImpl::LoadProducerState(int64_t end) {
   producers_.RemoveBefore(start);
   producers_.RemoveExpired(clock_->NowMs(), options_.producer_id_expiration.count());
   if (from >= 0) synced_snapshot_ = from;  // it survived whatever happened before: on disk
-  if (batches > 0 || from != end) {
+  // Nothing to record for a new, empty log (no fsync on creation); otherwise the state as of the
+  // end, so the next Open replays nothing.
+  if (batches > 0 || (from >= 0 && from != end) || producers_.size() > 0) {
     // Synced: it may hold state no batch holds (an epoch InitProducer began), and the older
     // snapshots that held it go next.
     absl::Status s = WriteSnapshot(end, /*sync=*/true);
