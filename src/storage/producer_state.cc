@@ -64,15 +64,16 @@ ProducerStateMap::Verdict ProducerStateMap::Check(int64_t producer_id, int16_t e
                                                   int32_t first_sequence, int32_t last_offset_delta,
                                                   ProducerBatch* original,
                                                   absl::Status* error) const {
-  auto it = producers_.find(producer_id);
-  // Unknown producer (new, expired, or its batches removed by retention): any sequence goes, as
-  // in Kafka since 2.5 (KIP-360).
-  if (it == producers_.end()) {
-    last_checked_ = nullptr;
-    return Verdict::kAppend;
+  // One producer per partition is the common case: the entry of the last producer seen saves
+  // the hash lookup (see hot_).
+  if (hot_ == nullptr || hot_->producer_id != producer_id) {
+    auto it = producers_.find(producer_id);
+    // Unknown producer (new, expired, or its batches removed by retention): any sequence goes,
+    // as in Kafka since 2.5 (KIP-360).
+    if (it == producers_.end()) return Verdict::kAppend;
+    hot_ = const_cast<ProducerEntry*>(&it->second);
   }
-  const ProducerEntry& entry = it->second;
-  last_checked_ = const_cast<ProducerEntry*>(&it->second);  // see last_checked_
+  const ProducerEntry& entry = *hot_;
   int32_t last_sequence = IncrementSequence(first_sequence, last_offset_delta);
   if (epoch == entry.epoch) {
     // Slots [0, batch_count) are the held batches in some order (see ProducerEntry::ring): no
@@ -118,10 +119,10 @@ ProducerStateMap::Verdict ProducerStateMap::Check(int64_t producer_id, int16_t e
 
 void ProducerStateMap::Record(int64_t producer_id, int16_t epoch, const ProducerBatch& batch) {
   // The append path calls Check, writes the batch, then Record: reuse Check's lookup.
-  ProducerEntry* found = last_checked_;
-  last_checked_ = nullptr;
-  ProducerEntry& entry =
-      found != nullptr && found->producer_id == producer_id ? *found : producers_[producer_id];
+  ProducerEntry& entry = hot_ != nullptr && hot_->producer_id == producer_id
+                             ? *hot_
+                             : producers_[producer_id];  // may insert (and move entries)
+  hot_ = &entry;
   entry.producer_id = producer_id;
   if (epoch != entry.epoch) {
     entry.epoch = epoch;
@@ -144,8 +145,8 @@ void ProducerStateMap::Replay(const RecordBatchView& batch) {
 }
 
 void ProducerStateMap::BeginEpoch(int64_t producer_id, int16_t epoch, int64_t now_ms) {
-  last_checked_ = nullptr;
-  ProducerEntry& entry = producers_[producer_id];
+  ProducerEntry& entry = producers_[producer_id];  // may insert (and move entries)
+  hot_ = &entry;
   entry.producer_id = producer_id;
   entry.epoch = epoch;
   entry.batch_count = 0;
@@ -154,7 +155,7 @@ void ProducerStateMap::BeginEpoch(int64_t producer_id, int16_t epoch, int64_t no
 }
 
 void ProducerStateMap::Restore(int64_t producer_id, const std::optional<ProducerEntry>& entry) {
-  last_checked_ = nullptr;
+  hot_ = nullptr;
   if (entry) {
     producers_[producer_id] = *entry;
   } else {
@@ -177,7 +178,7 @@ std::vector<ProducerEntry> ProducerStateMap::Entries() const {
 }
 
 int ProducerStateMap::RemoveExpired(int64_t now_ms, int64_t idle_ms) {
-  last_checked_ = nullptr;
+  hot_ = nullptr;
   // A producer that began an epoch but wrote nothing yet counts as active since it began.
   return static_cast<int>(absl::erase_if(producers_, [&](const auto& kv) {
     return kv.second.last_timestamp != kNoTimestamp && now_ms - kv.second.last_timestamp >= idle_ms;
@@ -185,7 +186,7 @@ int ProducerStateMap::RemoveExpired(int64_t now_ms, int64_t idle_ms) {
 }
 
 int ProducerStateMap::RemoveBefore(int64_t start_offset) {
-  last_checked_ = nullptr;
+  hot_ = nullptr;
   return static_cast<int>(absl::erase_if(producers_, [&](const auto& kv) {
     const ProducerBatch* last = kv.second.last_batch();
     return last != nullptr && last->last_offset < start_offset;

@@ -71,14 +71,14 @@ int32_t IncrementSequence(int32_t first, int32_t last_offset_delta);
 class ProducerStateMap {
  public:
   ProducerStateMap() = default;
-  // Movable (a decoded snapshot moves in), not copyable: see last_checked_.
+  // Movable (a decoded snapshot moves in), not copyable: see hot_.
   ProducerStateMap(ProducerStateMap&& other) noexcept : producers_(std::move(other.producers_)) {
-    other.last_checked_ = nullptr;
+    other.hot_ = nullptr;
   }
   ProducerStateMap& operator=(ProducerStateMap&& other) noexcept {
     producers_ = std::move(other.producers_);
-    last_checked_ = nullptr;
-    other.last_checked_ = nullptr;
+    hot_ = nullptr;
+    other.hot_ = nullptr;
     return *this;
   }
   ProducerStateMap(const ProducerStateMap&) = delete;
@@ -120,7 +120,7 @@ class ProducerStateMap {
   // Forgets every producer (a truncation rebuilds them from a snapshot and the log).
   void Clear() {
     producers_.clear();
-    last_checked_ = nullptr;
+    hot_ = nullptr;
   }
 
   // The snapshot file format (docs/format.md): version, CRC-32C of the rest, the offset it was
@@ -133,9 +133,10 @@ class ProducerStateMap {
 
  private:
   absl::flat_hash_map<int64_t, ProducerEntry> producers_;
-  // The entry the last Check found, for the Record that follows it. Any other call that may
-  // insert or erase resets it (a rehash would move the entry).
-  mutable ProducerEntry* last_checked_ = nullptr;
+  // The entry of the producer last checked or recorded, or nullptr: the append path checks and
+  // records the same producer, usually the same one as the append before. Every insert sets it
+  // afresh and every erase resets it (either may move entries).
+  mutable ProducerEntry* hot_ = nullptr;
 };
 
 // "00000000000000000042.snapshot".
