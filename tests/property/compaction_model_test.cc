@@ -15,6 +15,7 @@
 #include "support/batches.h"
 #include "support/catch.h"
 #include "support/fault_file_system.h"
+#include "support/open_log.h"
 #include "support/seed.h"
 #include "support/temp_dir.h"
 
@@ -60,12 +61,7 @@ TEST_CASE("Compaction matches a model of Kafka's guarantees", "[property][compac
         .file_system = &fs,
         .clock = &clock,
         .logger = [](LogLevel, std::string_view) {}};
-    auto open = [&] {
-      auto log = Log::Open(dir.path(), options);
-      INFO(log.status().ToString());
-      REQUIRE(log.ok());
-      return std::move(*log);
-    };
+    auto open = [&] { return testing::OpenLog(dir.path(), options); };
     std::unique_ptr<Log> log = open();
     std::vector<Appended> history;  // by offset (every record gets an offset)
     int keys = static_cast<int>(pick(3, 40));

@@ -28,6 +28,7 @@
 #include "support/batches.h"
 #include "support/catch.h"
 #include "support/fault_file_system.h"
+#include "support/open_log.h"
 #include "support/seed.h"
 #include "support/temp_dir.h"
 
@@ -265,12 +266,7 @@ TEST_CASE("Idempotent producers match a model of Kafka's rules", "[property][pro
                        .file_system = &fs,
                        .clock = &clock,
                        .logger = [](LogLevel, std::string_view) {}};
-    auto open = [&] {
-      auto log = Log::Open(dir.path(), options);
-      INFO(log.status().ToString());
-      REQUIRE(log.ok());
-      return std::move(*log);
-    };
+    auto open = [&] { return testing::OpenLog(dir.path(), options); };
     std::unique_ptr<Log> log = open();
     Model m;
     std::vector<Client> clients;

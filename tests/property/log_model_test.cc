@@ -9,6 +9,7 @@
 #include "support/batches.h"
 #include "support/catch.h"
 #include "support/fault_file_system.h"
+#include "support/open_log.h"
 #include "support/seed.h"
 #include "support/temp_dir.h"
 
@@ -53,12 +54,7 @@ TEST_CASE("Log matches a simple model under random operations", "[property]") {
                        .file_system = &fs,
                        .clock = &clock,
                        .logger = [](LogLevel, std::string_view) {}};
-    auto open = [&] {
-      auto log = Log::Open(dir.path(), options);
-      INFO(log.status().ToString());
-      REQUIRE(log.ok());
-      return std::move(*log);
-    };
+    auto open = [&] { return testing::OpenLog(dir.path(), options); };
     std::unique_ptr<Log> log = open();
     Model m;
     // Retention (by bytes, when configured) may move the start offset up to a segment's base.

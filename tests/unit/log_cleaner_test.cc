@@ -17,6 +17,7 @@
 #include "support/batches.h"
 #include "support/catch.h"
 #include "support/fault_file_system.h"
+#include "support/open_log.h"
 #include "support/temp_dir.h"
 
 namespace brook {
@@ -37,11 +38,7 @@ LogOptions CompactedOptions(Clock* clock, FileSystem* fs = nullptr) {
                     .logger = Quiet};
 }
 
-std::unique_ptr<Log> OpenLog(const std::string& dir, const LogOptions& options) {
-  absl::StatusOr<std::unique_ptr<Log>> log = Log::Open(dir, options);
-  REQUIRE(log.ok());
-  return std::move(*log);
-}
+using testing::OpenLog;
 
 // Appends `n` single-record batches cycling through `keys` keys, and flushes (compaction only
 // takes flushed data).

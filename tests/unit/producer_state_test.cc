@@ -26,6 +26,7 @@
 #include "support/batches.h"
 #include "support/catch.h"
 #include "support/fault_file_system.h"
+#include "support/open_log.h"
 #include "support/temp_dir.h"
 
 namespace brook {
@@ -65,10 +66,7 @@ LogOptions Quiet(LogOptions options = {}) {
 }
 
 std::unique_ptr<Log> OpenLog(const std::string& dir, LogOptions options = {}) {
-  absl::StatusOr<std::unique_ptr<Log>> log = Log::Open(dir, Quiet(std::move(options)));
-  INFO(log.status().ToString());
-  REQUIRE(log.ok());
-  return std::move(*log);
+  return testing::OpenLog(dir, Quiet(std::move(options)));
 }
 
 AppendResult MustAppend(Log& log, std::span<const std::byte> batch) {
