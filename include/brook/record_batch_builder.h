@@ -58,6 +58,14 @@ class RecordBatchBuilder {
   size_t size_bytes() const { return buffer_.size(); }
   bool finished() const { return finished_; }
 
+  // Sets the idempotent-producer fields (a producer numbers a batch when it sends it, not when
+  // it starts it). Requires !finished().
+  void SetProducer(int64_t producer_id, int16_t producer_epoch, int32_t base_sequence) {
+    options_.producer_id = producer_id;
+    options_.producer_epoch = producer_epoch;
+    options_.base_sequence = base_sequence;
+  }
+
   // Seals the batch (header and CRC) and returns its bytes, valid until the next Reset() or the
   // builder's destruction. Calling it again returns the same bytes.
   std::span<const std::byte> Finish();

@@ -14,10 +14,8 @@ constexpr size_t kMaxCheckpointBytes = 64 << 10;
 constexpr int64_t kMaxValues = 1024;
 }  // namespace
 
-absl::Status WriteCheckpoint(FileSystem* fs, const std::string& dir, const std::string& file_name,
-                             const std::string& name, const std::vector<int64_t>& values) {
-  std::string body = fmt::format("{}\n{}\n{}\n", kMagic, name, values.size());
-  for (int64_t v : values) body += fmt::format("{}\n", v);
+absl::Status WriteChecksummedText(FileSystem* fs, const std::string& dir,
+                                  const std::string& file_name, std::string body) {
   body += fmt::format("crc32c {:08x}\n", Crc32c(body));
   std::string path = dir + "/" + file_name;
   std::string tmp = path + ".tmp";
@@ -32,16 +30,16 @@ absl::Status WriteCheckpoint(FileSystem* fs, const std::string& dir, const std::
   return fs->SyncDir(dir);
 }
 
-absl::StatusOr<std::vector<int64_t>> ReadCheckpoint(FileSystem* fs, const std::string& dir,
-                                                    const std::string& file_name,
-                                                    const std::string& name) {
+absl::StatusOr<std::vector<std::string>> ReadChecksummedText(FileSystem* fs, const std::string& dir,
+                                                             const std::string& file_name,
+                                                             size_t max_bytes) {
   std::string path = dir + "/" + file_name;
   BROOK_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs->Open(path, OpenMode::kReadOnly));
   BROOK_ASSIGN_OR_RETURN(uint64_t size, file->Size());
   auto damaged = [&](std::string_view why) {
-    return absl::DataLossError(fmt::format("checkpoint {} is damaged: {}", path, why));
+    return absl::DataLossError(fmt::format("{} is damaged: {}", path, why));
   };
-  if (size > kMaxCheckpointBytes) return damaged("too large");
+  if (size > max_bytes) return damaged(fmt::format("larger than {} bytes", max_bytes));
   std::string text(size, '\0');
   BROOK_ASSIGN_OR_RETURN(size_t n,
                          file->Read(0, std::span(reinterpret_cast<std::byte*>(text.data()), size)));
@@ -59,14 +57,32 @@ absl::StatusOr<std::vector<int64_t>> ReadCheckpoint(FileSystem* fs, const std::s
   if (Crc32c(std::string_view(text).substr(0, crc_line)) != stored) {
     return damaged("checksum mismatch");
   }
-  std::vector<std::string_view> lines;
+  std::vector<std::string> lines;
   std::string_view rest = std::string_view(text).substr(0, crc_line);
   while (!rest.empty()) {
     size_t nl = rest.find('\n');
     if (nl == std::string_view::npos) return damaged("unterminated line");
-    lines.push_back(rest.substr(0, nl));
+    lines.emplace_back(rest.substr(0, nl));
     rest.remove_prefix(nl + 1);
   }
+  return lines;
+}
+
+absl::Status WriteCheckpoint(FileSystem* fs, const std::string& dir, const std::string& file_name,
+                             const std::string& name, const std::vector<int64_t>& values) {
+  std::string body = fmt::format("{}\n{}\n{}\n", kMagic, name, values.size());
+  for (int64_t v : values) body += fmt::format("{}\n", v);
+  return WriteChecksummedText(fs, dir, file_name, std::move(body));
+}
+
+absl::StatusOr<std::vector<int64_t>> ReadCheckpoint(FileSystem* fs, const std::string& dir,
+                                                    const std::string& file_name,
+                                                    const std::string& name) {
+  BROOK_ASSIGN_OR_RETURN(std::vector<std::string> lines,
+                         ReadChecksummedText(fs, dir, file_name, kMaxCheckpointBytes));
+  auto damaged = [&](std::string_view why) {
+    return absl::DataLossError(fmt::format("checkpoint {}/{} is damaged: {}", dir, file_name, why));
+  };
   if (lines.size() < 3 || lines[0] != kMagic) return damaged("bad header");
   if (lines[1] != name) return damaged(fmt::format("holds '{}', expected '{}'", lines[1], name));
   auto parse = [](std::string_view s, int64_t* out) {

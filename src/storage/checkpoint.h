@@ -22,6 +22,15 @@
 
 namespace brook::storage {
 
+// Writes `body` plus a "crc32c <hex>" line atomically (tmp file, fsync, rename, directory fsync).
+absl::Status WriteChecksummedText(FileSystem* fs, const std::string& dir,
+                                  const std::string& file_name, std::string body);
+// Reads a file written by WriteChecksummedText and returns its lines (without the checksum
+// line). NotFound if missing; DataLoss (naming the file) if damaged or larger than `max_bytes`.
+absl::StatusOr<std::vector<std::string>> ReadChecksummedText(FileSystem* fs, const std::string& dir,
+                                                             const std::string& file_name,
+                                                             size_t max_bytes);
+
 absl::Status WriteCheckpoint(FileSystem* fs, const std::string& dir, const std::string& file_name,
                              const std::string& name, const std::vector<int64_t>& values);
 

@@ -43,6 +43,34 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "INVALID_RECORD";
     case ErrorCode::kProducerFenced:
       return "PRODUCER_FENCED";
+    case ErrorCode::kUnknownTopicOrPartition:
+      return "UNKNOWN_TOPIC_OR_PARTITION";
+    case ErrorCode::kInvalidTopicException:
+      return "INVALID_TOPIC_EXCEPTION";
+    case ErrorCode::kIllegalGeneration:
+      return "ILLEGAL_GENERATION";
+    case ErrorCode::kInconsistentGroupProtocol:
+      return "INCONSISTENT_GROUP_PROTOCOL";
+    case ErrorCode::kInvalidGroupId:
+      return "INVALID_GROUP_ID";
+    case ErrorCode::kUnknownMemberId:
+      return "UNKNOWN_MEMBER_ID";
+    case ErrorCode::kInvalidSessionTimeout:
+      return "INVALID_SESSION_TIMEOUT";
+    case ErrorCode::kRebalanceInProgress:
+      return "REBALANCE_IN_PROGRESS";
+    case ErrorCode::kTopicAlreadyExists:
+      return "TOPIC_ALREADY_EXISTS";
+    case ErrorCode::kInvalidPartitions:
+      return "INVALID_PARTITIONS";
+    case ErrorCode::kInvalidConfig:
+      return "INVALID_CONFIG";
+    case ErrorCode::kNonEmptyGroup:
+      return "NON_EMPTY_GROUP";
+    case ErrorCode::kGroupIdNotFound:
+      return "GROUP_ID_NOT_FOUND";
+    case ErrorCode::kFencedInstanceId:
+      return "FENCED_INSTANCE_ID";
   }
   return "UNKNOWN";
 }

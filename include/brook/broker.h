@@ -1,0 +1,181 @@
+// brook/broker.h — one data directory of topics, partitions and consumer groups.
+//
+//   auto broker = brook::Broker::Open("/var/lib/app/brook", {});
+//   (*broker)->CreateTopic("orders", {.partitions = 8});
+//   auto producer = brook::Producer::Create(**broker, {});
+//   auto consumer = brook::Consumer::Create(**broker, {.group_id = "billing"});
+//
+// Layout: `<dir>/topics` is the topic registry (names and Kafka-style configs, checksummed,
+// replaced atomically); each partition is a Log in `<dir>/<topic>-<partition>/` as in Kafka;
+// committed offsets live in the internal compacted topic `__consumer_offsets`;
+// `<dir>/producer-id-block` reserves idempotent producer ids. A second Broker (or process)
+// opening the same directory gets FailedPrecondition.
+//
+// Background work runs on a small pool the Broker owns (BrokerOptions::background_threads): a
+// ticker (each partition's Log::Tick for interval flushes and retention, group session and poll
+// timeouts) and the log cleaner (compaction). Tests turn it off and call Tick() and
+// CompactStep() themselves.
+//
+// Durability: topic creation, deletion and partition additions are on disk when the call
+// returns. Data follows each topic's FlushPolicy. A committed offset is on disk (fdatasync) when
+// Commit returns, unless BrokerOptions::offsets_commit_durability says otherwise.
+//
+// Thread safety: thread-safe. Close() (or destruction) must not race with calls on the Broker or
+// with Producers and Consumers still using it: destroy those first.
+#ifndef BROOK_BROKER_H_
+#define BROOK_BROKER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "brook/consumer_group.h"
+#include "brook/log.h"
+#include "brook/partition.h"
+#include "brook/topic.h"
+#include "brook/topic_config.h"
+
+namespace brook {
+
+namespace detail {
+class BrokerImpl;
+class GroupCoordinator;
+}  // namespace detail
+
+struct BrokerOptions {
+  // Create the directory if it does not exist. Default: true.
+  bool create_if_missing = true;
+  // Settings for topics created without their own, and by auto-creation.
+  TopicConfig default_topic_config;
+  // Producing to or subscribing to an unknown topic creates it with default_topic_config
+  // (auto.create.topics.enable). Default: false.
+  bool auto_create_topics = false;
+
+  // Background threads: 0 runs nothing in the background (call Tick() and CompactStep());
+  // 1 runs ticks and compaction on one thread; 2 or more give compaction its own. Default: 2.
+  int background_threads = 2;
+  // How often the ticker runs. Default: 1 s.
+  std::chrono::milliseconds tick_interval{1000};
+  // How long the cleaner sleeps when no log needs compaction. Default: 15 s.
+  std::chrono::milliseconds cleaner_backoff{15000};
+
+  // --- consumer groups ---
+  // Session timeouts members may ask for (group.min/max.session.timeout.ms).
+  std::chrono::milliseconds group_min_session_timeout{6000};
+  std::chrono::milliseconds group_max_session_timeout{1800000};
+  // How long a new, empty group waits for more members before its first rebalance
+  // (group.initial.rebalance.delay.ms). Default: 0 (Kafka: 3 s).
+  std::chrono::milliseconds group_initial_rebalance_delay{0};
+  // Committed offsets of a group that has been empty this long are deleted
+  // (offsets.retention.minutes). Negative: never. Default: -1 (Kafka: 7 days).
+  std::chrono::milliseconds offsets_retention{-1};
+  // Partitions of __consumer_offsets (offsets.topic.num.partitions), fixed when the directory
+  // is created. Default: 1.
+  int32_t offsets_topic_partitions = 1;
+  // What a commit waits for. Default: kFlushed (on disk before Commit returns).
+  Durability offsets_commit_durability = Durability::kFlushed;
+
+  // Non-owning; nullptr means FileSystem::Default(). Must outlive the Broker.
+  FileSystem* file_system = nullptr;
+  // Non-owning; nullptr means Clock::Real(). Must outlive the Broker.
+  Clock* clock = nullptr;
+  // Default: warnings and errors to stderr.
+  Logger logger;
+
+  absl::Status Validate() const;
+};
+
+struct PartitionDescription {
+  int32_t partition = 0;
+  int64_t start_offset = 0;
+  int64_t end_offset = 0;
+  int64_t high_watermark = 0;
+  int64_t flushed_offset = 0;
+  uint64_t size_bytes = 0;
+  int segments = 0;
+  int32_t leader_epoch = 0;
+};
+
+struct TopicDescription {
+  std::string name;
+  TopicConfig config;
+  bool internal = false;
+  std::vector<PartitionDescription> partitions;
+};
+
+class Broker {
+ public:
+  // Opens (or creates) the broker directory `dir`: reads the topic registry, opens every
+  // partition (recovering it after a crash), loads committed offsets. FailedPrecondition if the
+  // directory is locked by another Broker, InvalidArgument for bad options, DataLoss if the
+  // registry is damaged.
+  static absl::StatusOr<std::unique_ptr<Broker>> Open(const std::string& dir,
+                                                      BrokerOptions options);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // --- topics ---
+  // Kafka's topic name rules: 1-249 of [a-zA-Z0-9._-], not "." or "..", not starting with "__"
+  // (reserved for internal topics). AlreadyExists if it exists.
+  absl::Status CreateTopic(const std::string& name, TopicConfig config);
+  absl::Status CreateTopic(const std::string& name) {
+    return CreateTopic(name, options().default_topic_config);
+  }
+  // Removes the topic and deletes its data. NotFound if unknown. Producers and consumers
+  // holding it see FailedPrecondition.
+  absl::Status DeleteTopic(const std::string& name);
+  // Grows the topic to `total` partitions (never shrinks: InvalidArgument).
+  absl::Status AddPartitions(const std::string& name, int32_t total);
+  // NotFound if unknown.
+  absl::StatusOr<std::shared_ptr<Topic>> GetTopic(const std::string& name) const;
+  absl::StatusOr<std::shared_ptr<Partition>> GetPartition(const TopicPartition& tp) const;
+  // GetTopic, creating the topic first when auto_create_topics allows.
+  absl::StatusOr<std::shared_ptr<Topic>> GetOrCreateTopic(const std::string& name);
+  absl::StatusOr<TopicDescription> DescribeTopic(const std::string& name) const;
+  // Sorted names; internal topics only if asked.
+  std::vector<std::string> ListTopics(bool include_internal = false) const;
+
+  // --- consumer groups ---
+  std::vector<GroupListing> ListGroups() const;
+  // Members, assignments, committed offsets and lag. NotFound if the group has neither members
+  // nor committed offsets.
+  absl::StatusOr<GroupDescription> DescribeGroup(const std::string& group_id) const;
+  // Deletes an empty group's committed offsets. FailedPrecondition if it has members.
+  absl::Status DeleteGroup(const std::string& group_id);
+
+  // --- idempotent producers ---
+  // A producer id never handed out before by this directory, even across crashes.
+  absl::StatusOr<int64_t> AllocateProducerId();
+
+  // --- background work, as step functions ---
+  // Log::Tick on every partition, wakes consumers of flushed-only topics whose high watermark
+  // moved, and expires group members and offsets. The first error is returned; the others
+  // are logged.
+  absl::Status Tick();
+  // One compaction step: compacts the due log with the highest dirty ratio. Returns whether a
+  // log was compacted.
+  absl::StatusOr<bool> CompactStep();
+
+  // Stops the background work, closes every partition cleanly. Idempotent.
+  absl::Status Close();
+
+  const std::string& dir() const;
+  const BrokerOptions& options() const;
+  Clock* clock() const;
+
+  // Internal: the group coordinator, for Consumer.
+  detail::GroupCoordinator& coordinator();
+
+ private:
+  explicit Broker(std::unique_ptr<detail::BrokerImpl> impl);
+  std::unique_ptr<detail::BrokerImpl> impl_;
+};
+
+}  // namespace brook
+
+#endif  // BROOK_BROKER_H_

@@ -1,0 +1,130 @@
+// brook/producer.h — sends records to a Broker's topics, batched and idempotent.
+//
+//   auto producer = *brook::Producer::Create(*broker, {});
+//   producer->Send({.topic = "orders", .key = "customer-17", .value = payload},
+//                  [](const absl::StatusOr<brook::RecordMetadata>& r) {
+//                    if (r.ok()) Log(r->partition, r->offset);
+//                  });
+//   std::future<absl::StatusOr<brook::RecordMetadata>> f = producer->Send({...});
+//   producer->Flush();
+//
+// Records go to a partition chosen by the record, else by the partitioner (Kafka's murmur2 for
+// keys, uniform sticky without), and are batched per partition: a batch is appended when it
+// reaches batch_bytes_max, when `linger` has passed since its first record, or - with linger 0
+// (the default) - as soon as the partition is free, so records that arrive while another batch is
+// being appended share the next batch. Batches are Kafka RecordBatch v2, compressed if asked.
+//
+// Idempotence (default on): the producer gets a producer id from the Broker and numbers its
+// batches per partition, so a retried batch is never written twice and batches are never
+// reordered. An append that fails writes nothing; its records fail with the error and the next
+// batch reuses the sequence numbers.
+//
+// Acknowledgement: the callback (or future) resolves once the batch is appended — readable and
+// safe from a crash of the process — or, with durability kFlushed, on disk. Callbacks run on
+// the thread that appended the batch (a Send caller, Flush, or the linger thread); they must not
+// block for long, and must not call Flush or Close.
+//
+// Memory: records waiting to be appended hold at most buffer_bytes_max bytes; Send blocks up to
+// max_block for room, then fails with ResourceExhausted.
+//
+// Thread safety: thread-safe; many threads may Send through one Producer. The Broker must
+// outlive the Producer.
+#ifndef BROOK_PRODUCER_H_
+#define BROOK_PRODUCER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "brook/broker.h"
+#include "brook/partitioner.h"
+#include "brook/record_batch.h"
+
+namespace brook {
+
+namespace detail {
+class ProducerImpl;
+}  // namespace detail
+
+struct ProducerRecord {
+  std::string_view topic;
+  std::optional<std::string_view> key;    // nullopt: no key
+  std::optional<std::string_view> value;  // nullopt: a tombstone
+  std::span<const Header> headers;
+  int64_t timestamp = kNoTimestamp;  // kNoTimestamp: now
+  std::optional<int32_t> partition;  // set: this partition, not the partitioner's choice
+};
+
+struct RecordMetadata {
+  int32_t partition = -1;
+  int64_t offset = -1;
+  int64_t timestamp = kNoTimestamp;
+};
+
+using SendCallback = std::function<void(const absl::StatusOr<RecordMetadata>&)>;
+
+struct ProducerOptions {
+  std::string client_id = "producer";
+  // Number batches per partition with a producer id (enable.idempotence). Default: true.
+  bool enable_idempotence = true;
+  // A batch is appended once it holds this many bytes (batch.size). Default: 16 KiB.
+  size_t batch_bytes_max = 16384;
+  // How long a batch may wait for more records (linger.ms). 0: append as soon as the partition
+  // is free. Default: 0.
+  std::chrono::microseconds linger{0};
+  // Bytes of records waiting to be appended, at most (buffer.memory). Default: 32 MiB.
+  size_t buffer_bytes_max = size_t{32} << 20;
+  // How long Send waits for buffer space (max.block.ms). Default: 60 s.
+  std::chrono::milliseconds max_block{60000};
+  // Batch compression (compression.type); needs brook built with the codec
+  // (CompressionSupported()). Default: none.
+  Compression compression = Compression::kNone;
+  // What an acknowledgement means: appended (Kafka's acks=1 on one node) or on disk.
+  // Default: kAppended.
+  Durability durability = Durability::kAppended;
+  // Shared by every topic; nullptr: MakeDefaultPartitioner().
+  std::shared_ptr<Partitioner> partitioner;
+};
+
+class Producer {
+ public:
+  // InvalidArgument for bad options (or a compression codec brook was built without).
+  static absl::StatusOr<std::unique_ptr<Producer>> Create(Broker& broker, ProducerOptions options);
+  // Flushes and closes.
+  ~Producer();
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  // Queues the record; `callback` runs once with its partition and offset, or the error. The
+  // record's bytes are copied before Send returns. Errors returned here mean the record was not
+  // queued and the callback will not run: NotFound (unknown topic, kUnknownTopicOrPartition),
+  // InvalidArgument (bad partition, internal topic, record over the topic's max.message.bytes),
+  // ResourceExhausted (no buffer space within max_block), FailedPrecondition (closed).
+  absl::Status Send(const ProducerRecord& record, SendCallback callback);
+  // The same, resolving a future instead (errors that Send would return resolve it at once).
+  std::future<absl::StatusOr<RecordMetadata>> Send(const ProducerRecord& record);
+
+  // Appends every queued record and waits for their acknowledgements. Returns the first error
+  // an append met since the last Flush (each record's callback has its own).
+  absl::Status Flush();
+  // Flush, then refuses further sends. Idempotent.
+  absl::Status Close();
+
+  // The producer id (kNoProducerId without idempotence).
+  int64_t producer_id() const;
+
+ private:
+  explicit Producer(std::unique_ptr<detail::ProducerImpl> impl);
+  std::unique_ptr<detail::ProducerImpl> impl_;
+};
+
+}  // namespace brook
+
+#endif  // BROOK_PRODUCER_H_

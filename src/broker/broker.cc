@@ -1,0 +1,630 @@
+#include "brook/broker.h"
+
+#include <algorithm>
+#include <charconv>
+#include <thread>
+
+#include "broker/topic_registry.h"
+#include "brook/log_cleaner.h"
+#include "brook/status.h"
+#include "fmt/format.h"
+#include "group/group_coordinator.h"
+#include "storage/producer_id_allocator.h"
+#include "util/format.h"
+#include "util/mutex.h"
+#include "util/status_macros.h"
+
+namespace brook {
+
+inline constexpr char kOffsetsTopic[] = "__consumer_offsets";
+
+namespace detail {
+namespace {
+
+constexpr char kBrokerLockFile[] = ".lock";
+
+absl::Status ValidateTopicName(const std::string& name) {
+  auto invalid = [&](std::string_view why) {
+    return WithErrorCode(absl::InvalidArgumentError(fmt::format("topic name '{}' {}", name, why)),
+                         ErrorCode::kInvalidTopicException);
+  };
+  if (name.empty()) return invalid("is empty");
+  if (name.size() > 249) return invalid("is longer than 249 characters");
+  if (name == "." || name == "..") return invalid("is reserved");
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return invalid("may hold only ASCII letters, digits, '.', '_' and '-'");
+  }
+  return absl::OkStatus();
+}
+
+// "orders-12" -> {"orders", 12}.
+std::optional<std::pair<std::string, int32_t>> ParsePartitionDir(std::string_view name) {
+  size_t dash = name.rfind('-');
+  if (dash == std::string_view::npos || dash == 0 || dash + 1 == name.size()) return std::nullopt;
+  int32_t p = 0;
+  const char* end = name.data() + name.size();
+  auto [ptr, ec] = std::from_chars(name.data() + dash + 1, end, p);
+  if (ec != std::errc() || ptr != end || p < 0) return std::nullopt;
+  return std::make_pair(std::string(name.substr(0, dash)), p);
+}
+
+absl::Status RemoveTree(FileSystem* fs, const std::string& path) {
+  BROOK_ASSIGN_OR_RETURN(std::vector<std::string> names, fs->ListDir(path));
+  for (const std::string& n : names) {
+    absl::Status s = fs->Remove(path + "/" + n);
+    if (!s.ok() && !absl::IsNotFound(s)) return s;
+  }
+  return fs->RemoveDir(path);
+}
+
+}  // namespace
+
+class BrokerImpl {
+ public:
+  BrokerImpl(std::string dir, BrokerOptions options)
+      : dir_(std::move(dir)),
+        options_(std::move(options)),
+        fs_(options_.file_system != nullptr ? options_.file_system : FileSystem::Default()),
+        clock_(options_.clock != nullptr ? options_.clock : Clock::Real()) {
+    if (!options_.logger) {
+      options_.logger = [](LogLevel level, std::string_view message) {
+        if (level != LogLevel::kInfo) fmt::print(stderr, "brook: {}\n", message);
+      };
+    }
+  }
+
+  ~BrokerImpl() {
+    absl::Status s = Close();
+    if (!s.ok()) Say(LogLevel::kError, fmt::format("closing broker {}: {}", dir_, s));
+  }
+
+  absl::Status Open();
+  absl::Status CreateTopic(const std::string& name, TopicConfig config, bool internal);
+  absl::Status DeleteTopic(const std::string& name);
+  absl::Status AddPartitions(const std::string& name, int32_t total);
+  absl::StatusOr<std::shared_ptr<Topic>> GetTopic(const std::string& name) const;
+  absl::StatusOr<std::shared_ptr<Topic>> GetOrCreateTopic(const std::string& name);
+  absl::StatusOr<TopicDescription> DescribeTopic(const std::string& name) const;
+  std::vector<std::string> ListTopics(bool include_internal) const;
+  absl::StatusOr<GroupDescription> DescribeGroup(const std::string& group_id) const;
+  absl::Status Tick();
+  absl::StatusOr<bool> CompactStep() { return cleaner_->RunOnce(); }
+  absl::Status Close();
+
+  const std::string& dir() const { return dir_; }
+  const BrokerOptions& options() const { return options_; }
+  Clock* clock() const { return clock_; }
+  GroupCoordinator& coordinator() { return *coordinator_; }
+  absl::StatusOr<int64_t> AllocateProducerId() { return producer_ids_->Allocate(); }
+
+ private:
+  void Say(LogLevel level, std::string_view message) const { options_.logger(level, message); }
+  std::string PartitionDir(const std::string& topic, int32_t p) const {
+    return fmt::format("{}/{}-{}", dir_, topic, p);
+  }
+  absl::StatusOr<std::shared_ptr<Partition>> OpenPartition(const std::string& topic, int32_t p,
+                                                           const TopicConfig& config, bool create);
+  absl::Status WriteRegistryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(topics_mu_);
+  absl::Status RemoveOrphans(const broker::TopicRegistry& registry);
+  void StartBackground();
+  void StopBackground();
+  void TickerLoop();
+
+  const std::string dir_;
+  BrokerOptions options_;
+  FileSystem* const fs_;
+  Clock* const clock_;
+  std::unique_ptr<FileLock> lock_;
+  std::unique_ptr<storage::ProducerIdAllocator> producer_ids_;
+  std::unique_ptr<LogCleaner> cleaner_;
+  std::unique_ptr<GroupCoordinator> coordinator_;
+
+  // Serializes topic creation, deletion and partition additions (registry writes).
+  Mutex admin_mu_ ABSL_ACQUIRED_BEFORE(topics_mu_);
+  mutable Mutex topics_mu_;
+  std::map<std::string, std::shared_ptr<Topic>> topics_ ABSL_GUARDED_BY(topics_mu_);
+
+  Mutex ticker_mu_;
+  CondVar ticker_cv_;
+  bool stopping_ ABSL_GUARDED_BY(ticker_mu_) = false;
+  std::thread ticker_;
+  bool cleaner_thread_ = false;
+  bool closed_ = false;
+};
+
+absl::StatusOr<std::shared_ptr<Partition>> BrokerImpl::OpenPartition(const std::string& topic,
+                                                                     int32_t p,
+                                                                     const TopicConfig& config,
+                                                                     bool create) {
+  LogOptions log_options = config.ToLogOptions();
+  log_options.file_system = fs_;
+  log_options.clock = clock_;
+  log_options.logger = options_.logger;
+  log_options.create_if_missing = create;
+  std::string path = PartitionDir(topic, p);
+  absl::StatusOr<std::unique_ptr<Log>> log = Log::Open(path, log_options);
+  if (!log.ok()) {
+    return absl::Status(log.status().code(),
+                        fmt::format("partition {}-{}: {}", topic, p, log.status().message()));
+  }
+  auto partition = std::make_shared<Partition>(TopicPartition{topic, p}, std::move(*log),
+                                               config.flushed_reads_only);
+  if (config.cleanup_policy != CleanupPolicy::kDelete) cleaner_->Add(&partition->log());
+  return partition;
+}
+
+absl::Status BrokerImpl::Open() {
+  BROOK_RETURN_IF_ERROR(options_.Validate());
+  BROOK_ASSIGN_OR_RETURN(bool exists, fs_->Exists(dir_));
+  if (!exists) {
+    if (!options_.create_if_missing) {
+      return absl::NotFoundError(fmt::format("broker directory {} does not exist", dir_));
+    }
+    BROOK_RETURN_IF_ERROR(fs_->CreateDirs(dir_));
+  }
+  absl::StatusOr<std::unique_ptr<FileLock>> lock = fs_->Lock(dir_ + "/" + kBrokerLockFile);
+  if (!lock.ok()) {
+    return absl::FailedPreconditionError(fmt::format(
+        "broker directory {} is in use by another Broker or process: {}", dir_, lock.status()));
+  }
+  lock_ = std::move(*lock);
+
+  absl::StatusOr<broker::TopicRegistry> registry = broker::ReadTopicRegistry(fs_, dir_);
+  bool fresh = false;
+  if (absl::IsNotFound(registry.status())) {
+    BROOK_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->ListDir(dir_));
+    for (const std::string& n : names) {
+      if (n != kBrokerLockFile && n != std::string(broker::kRegistryFile) + ".tmp") {
+        return absl::FailedPreconditionError(fmt::format(
+            "{} is not a brook broker directory: it holds '{}' but no topic registry; refusing "
+            "to touch it",
+            dir_, n));
+      }
+    }
+    registry = broker::TopicRegistry{};
+    fresh = true;
+  }
+  BROOK_RETURN_IF_ERROR(registry.status());
+  BROOK_ASSIGN_OR_RETURN(producer_ids_, storage::ProducerIdAllocator::Open(fs_, dir_));
+  cleaner_ = std::make_unique<LogCleaner>(
+      LogCleanerOptions{.backoff = options_.cleaner_backoff, .logger = options_.logger});
+
+  BROOK_RETURN_IF_ERROR(RemoveOrphans(*registry));
+  {
+    MutexLock l(&topics_mu_);
+    for (const auto& [name, entry] : *registry) {
+      auto topic = std::make_shared<Topic>(name, entry.config, entry.internal);
+      std::vector<std::shared_ptr<Partition>> partitions;
+      for (int32_t p = 0; p < entry.config.partitions; ++p) {
+        BROOK_ASSIGN_OR_RETURN(std::shared_ptr<Partition> partition,
+                               OpenPartition(name, p, entry.config, /*create=*/false));
+        partitions.push_back(std::move(partition));
+      }
+      topic->AddPartitions(std::move(partitions));
+      topics_.emplace(name, std::move(topic));
+    }
+  }
+  if (fresh) BROOK_RETURN_IF_ERROR(broker::WriteTopicRegistry(fs_, dir_, {}));
+  if (!registry->contains(kOffsetsTopic)) {
+    TopicConfig offsets;
+    offsets.partitions = options_.offsets_topic_partitions;
+    offsets.cleanup_policy = CleanupPolicy::kCompact;
+    offsets.segment_bytes_max = uint64_t{16} << 20;
+    offsets.segment_index_bytes = uint64_t{64} << 10;
+    BROOK_RETURN_IF_ERROR(CreateTopic(kOffsetsTopic, offsets, /*internal=*/true));
+  }
+  BROOK_ASSIGN_OR_RETURN(std::shared_ptr<Topic> offsets_topic, GetTopic(kOffsetsTopic));
+
+  CoordinatorOptions coordinator_options;
+  coordinator_options.min_session_timeout = options_.group_min_session_timeout;
+  coordinator_options.max_session_timeout = options_.group_max_session_timeout;
+  coordinator_options.initial_rebalance_delay = options_.group_initial_rebalance_delay;
+  coordinator_options.offsets_retention = options_.offsets_retention;
+  coordinator_options.commit_durability = options_.offsets_commit_durability;
+  coordinator_options.clock = clock_;
+  coordinator_options.logger = options_.logger;
+  coordinator_options.offsets_partitions = offsets_topic->partitions();
+  coordinator_options.partition_counts = [this](const std::vector<std::string>& names) {
+    std::map<std::string, int32_t> counts;
+    MutexLock l(&topics_mu_);
+    for (const std::string& n : names) {
+      auto it = topics_.find(n);
+      if (it != topics_.end() && !it->second->internal()) {
+        counts[n] = it->second->partition_count();
+      }
+    }
+    return counts;
+  };
+  coordinator_ = std::make_unique<GroupCoordinator>(std::move(coordinator_options));
+  BROOK_RETURN_IF_ERROR(coordinator_->Load());
+  StartBackground();
+  return absl::OkStatus();
+}
+
+absl::Status BrokerImpl::RemoveOrphans(const broker::TopicRegistry& registry) {
+  BROOK_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->ListDir(dir_));
+  for (const std::string& n : names) {
+    std::optional<std::pair<std::string, int32_t>> parsed = ParsePartitionDir(n);
+    if (!parsed) continue;
+    auto it = registry.find(parsed->first);
+    if (it != registry.end() && parsed->second < it->second.config.partitions) continue;
+    // A topic deleted (or a creation not finished) before a crash.
+    BROOK_ASSIGN_OR_RETURN(bool is_log, fs_->Exists(dir_ + "/" + n + "/brook.meta"));
+    if (!is_log) continue;
+    Say(LogLevel::kInfo, fmt::format("removing {}/{}: not in the topic registry", dir_, n));
+    BROOK_RETURN_IF_ERROR(RemoveTree(fs_, dir_ + "/" + n));
+  }
+  return fs_->SyncDir(dir_);
+}
+
+absl::Status BrokerImpl::WriteRegistryLocked() {
+  broker::TopicRegistry registry;
+  for (const auto& [name, topic] : topics_) {
+    registry[name] = broker::RegisteredTopic{topic->config(), topic->internal()};
+  }
+  return broker::WriteTopicRegistry(fs_, dir_, registry);
+}
+
+absl::Status BrokerImpl::CreateTopic(const std::string& name, TopicConfig config, bool internal) {
+  if (closed_) return absl::FailedPreconditionError("broker is closed");
+  if (!internal) {
+    BROOK_RETURN_IF_ERROR(ValidateTopicName(name));
+    if (name.starts_with("__")) {
+      return WithErrorCode(absl::InvalidArgumentError(fmt::format(
+                               "topic name '{}': names starting with '__' are reserved", name)),
+                           ErrorCode::kInvalidTopicException);
+    }
+  }
+  if (absl::Status s = config.Validate(); !s.ok()) {
+    return WithErrorCode(absl::InvalidArgumentError(fmt::format("topic {}: {}", name, s.message())),
+                         ErrorCode::kInvalidConfig);
+  }
+  MutexLock admin(&admin_mu_);
+  {
+    MutexLock l(&topics_mu_);
+    if (topics_.contains(name)) {
+      return WithErrorCode(absl::AlreadyExistsError(fmt::format("topic {} already exists", name)),
+                           ErrorCode::kTopicAlreadyExists);
+    }
+  }
+  // The partitions first, then the registry: a crash in between leaves directories that the
+  // next Open removes as orphans.
+  auto topic = std::make_shared<Topic>(name, config, internal);
+  std::vector<std::shared_ptr<Partition>> partitions;
+  for (int32_t p = 0; p < config.partitions; ++p) {
+    absl::StatusOr<std::shared_ptr<Partition>> partition =
+        OpenPartition(name, p, config, /*create=*/true);
+    if (!partition.ok()) {
+      for (auto& opened : partitions) {
+        cleaner_->Remove(&opened->log());
+        (void)opened->log().Close();
+        (void)RemoveTree(fs_, opened->log().dir());
+      }
+      return partition.status();
+    }
+    partitions.push_back(std::move(*partition));
+  }
+  topic->AddPartitions(std::move(partitions));
+  MutexLock l(&topics_mu_);
+  topics_.emplace(name, topic);
+  absl::Status s = WriteRegistryLocked();
+  if (!s.ok()) {
+    topics_.erase(name);
+    topic->MarkDeleted();
+    for (auto& p : topic->partitions()) {
+      cleaner_->Remove(&p->log());
+      (void)p->log().Close();
+    }
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BrokerImpl::DeleteTopic(const std::string& name) {
+  if (closed_) return absl::FailedPreconditionError("broker is closed");
+  MutexLock admin(&admin_mu_);
+  std::shared_ptr<Topic> topic;
+  {
+    MutexLock l(&topics_mu_);
+    auto it = topics_.find(name);
+    if (it == topics_.end()) {
+      return WithErrorCode(absl::NotFoundError(fmt::format("topic {} does not exist", name)),
+                           ErrorCode::kUnknownTopicOrPartition);
+    }
+    if (it->second->internal()) {
+      return absl::InvalidArgumentError(fmt::format("topic {} is internal", name));
+    }
+    topic = it->second;
+    topics_.erase(it);
+    absl::Status s = WriteRegistryLocked();
+    if (!s.ok()) {
+      topics_.emplace(name, topic);
+      return s;
+    }
+  }
+  // The registry no longer lists it: from here a crash leaves orphans the next Open removes.
+  topic->MarkDeleted();
+  absl::Status first;
+  for (const std::shared_ptr<Partition>& p : topic->partitions()) {
+    cleaner_->Remove(&p->log());
+    absl::Status s = p->log().Close();
+    p->NotifyWaiters();
+    if (s.ok()) s = RemoveTree(fs_, p->log().dir());
+    if (!s.ok() && first.ok()) first = s;
+  }
+  absl::Status s = fs_->SyncDir(dir_);
+  return first.ok() ? s : first;
+}
+
+absl::Status BrokerImpl::AddPartitions(const std::string& name, int32_t total) {
+  if (closed_) return absl::FailedPreconditionError("broker is closed");
+  MutexLock admin(&admin_mu_);
+  BROOK_ASSIGN_OR_RETURN(std::shared_ptr<Topic> topic, GetTopic(name));
+  if (topic->internal()) {
+    return absl::InvalidArgumentError(fmt::format("topic {} is internal", name));
+  }
+  int32_t current = topic->partition_count();
+  if (total <= current) {
+    return WithErrorCode(
+        absl::InvalidArgumentError(fmt::format(
+            "topic {} has {} partitions; it can only grow, not to {}", name, current, total)),
+        ErrorCode::kInvalidPartitions);
+  }
+  TopicConfig config = topic->config();
+  config.partitions = total;
+  if (absl::Status s = config.Validate(); !s.ok()) {
+    return WithErrorCode(s, ErrorCode::kInvalidPartitions);
+  }
+  std::vector<std::shared_ptr<Partition>> added;
+  for (int32_t p = current; p < total; ++p) {
+    absl::StatusOr<std::shared_ptr<Partition>> partition =
+        OpenPartition(name, p, config, /*create=*/true);
+    if (!partition.ok()) {
+      for (auto& opened : added) {
+        cleaner_->Remove(&opened->log());
+        (void)opened->log().Close();
+        (void)RemoveTree(fs_, opened->log().dir());
+      }
+      return partition.status();
+    }
+    added.push_back(std::move(*partition));
+  }
+  MutexLock l(&topics_mu_);
+  topic->AddPartitions(std::move(added));
+  return WriteRegistryLocked();
+}
+
+absl::StatusOr<std::shared_ptr<Topic>> BrokerImpl::GetTopic(const std::string& name) const {
+  MutexLock l(&topics_mu_);
+  auto it = topics_.find(name);
+  if (it == topics_.end()) {
+    return WithErrorCode(absl::NotFoundError(fmt::format("topic {} does not exist", name)),
+                         ErrorCode::kUnknownTopicOrPartition);
+  }
+  return it->second;
+}
+
+absl::StatusOr<std::shared_ptr<Topic>> BrokerImpl::GetOrCreateTopic(const std::string& name) {
+  absl::StatusOr<std::shared_ptr<Topic>> topic = GetTopic(name);
+  if (topic.ok() || !absl::IsNotFound(topic.status()) || !options_.auto_create_topics) {
+    return topic;
+  }
+  absl::Status s = CreateTopic(name, options_.default_topic_config, /*internal=*/false);
+  if (!s.ok() && !absl::IsAlreadyExists(s)) return s;
+  return GetTopic(name);
+}
+
+absl::StatusOr<TopicDescription> BrokerImpl::DescribeTopic(const std::string& name) const {
+  BROOK_ASSIGN_OR_RETURN(std::shared_ptr<Topic> topic, GetTopic(name));
+  TopicDescription d;
+  d.name = name;
+  d.config = topic->config();
+  d.internal = topic->internal();
+  for (const std::shared_ptr<Partition>& p : topic->partitions()) {
+    PartitionDescription pd;
+    pd.partition = p->id().partition;
+    pd.start_offset = p->start_offset();
+    pd.end_offset = p->end_offset();
+    pd.high_watermark = p->high_watermark();
+    pd.flushed_offset = p->log().flushed_offset();
+    pd.leader_epoch = p->leader_epoch();
+    for (const SegmentInfo& s : p->log().Segments()) {
+      pd.size_bytes += s.size_bytes;
+      ++pd.segments;
+    }
+    d.partitions.push_back(pd);
+  }
+  return d;
+}
+
+std::vector<std::string> BrokerImpl::ListTopics(bool include_internal) const {
+  std::vector<std::string> names;
+  MutexLock l(&topics_mu_);
+  for (const auto& [name, topic] : topics_) {
+    if (include_internal || !topic->internal()) names.push_back(name);
+  }
+  return names;
+}
+
+absl::StatusOr<GroupDescription> BrokerImpl::DescribeGroup(const std::string& group_id) const {
+  BROOK_ASSIGN_OR_RETURN(GroupDescription d, coordinator_->DescribeGroup(group_id));
+  for (GroupOffset& o : d.offsets) {
+    absl::StatusOr<std::shared_ptr<Topic>> topic = GetTopic(o.partition.topic);
+    std::shared_ptr<Partition> p =
+        topic.ok() ? (*topic)->partition(o.partition.partition) : nullptr;
+    if (p == nullptr) continue;
+    o.end_offset = p->high_watermark();
+    o.lag = std::max<int64_t>(0, o.end_offset - o.committed_offset);
+  }
+  return d;
+}
+
+absl::Status BrokerImpl::Tick() {
+  std::vector<std::shared_ptr<Topic>> topics;
+  {
+    MutexLock l(&topics_mu_);
+    for (const auto& [name, topic] : topics_) topics.push_back(topic);
+  }
+  absl::Status first;
+  for (const std::shared_ptr<Topic>& topic : topics) {
+    for (const std::shared_ptr<Partition>& p : topic->partitions()) {
+      int64_t before = p->high_watermark();
+      absl::Status s = p->log().Tick();
+      if (!s.ok()) {
+        Say(LogLevel::kError,
+            fmt::format("tick of partition {}-{}: {}", p->id().topic, p->id().partition, s));
+        if (first.ok()) first = s;
+      }
+      if (p->flushed_reads_only() && p->high_watermark() != before) p->NotifyWaiters();
+    }
+  }
+  absl::Status s = coordinator_->Step();
+  return first.ok() ? s : first;
+}
+
+void BrokerImpl::StartBackground() {
+  if (options_.background_threads <= 0) return;
+  if (options_.background_threads >= 2) {
+    cleaner_->Start();
+    cleaner_thread_ = true;
+  }
+  ticker_ = std::thread([this] { TickerLoop(); });
+}
+
+void BrokerImpl::TickerLoop() {
+  auto next = std::chrono::steady_clock::now();
+  while (true) {
+    next += options_.tick_interval;
+    {
+      MutexLock l(&ticker_mu_);
+      while (!stopping_) {
+        auto now = std::chrono::steady_clock::now();
+        if (now >= next) break;
+        ticker_cv_.WaitWithTimeout(&ticker_mu_, next - now);
+      }
+      if (stopping_) return;
+    }
+    (void)Tick();  // errors are logged by Tick
+    if (!cleaner_thread_) {
+      absl::StatusOr<bool> compacted = cleaner_->RunOnce();
+      if (!compacted.ok()) {
+        Say(LogLevel::kError, fmt::format("compaction: {}", compacted.status()));
+      }
+    }
+    if (std::chrono::steady_clock::now() > next) next = std::chrono::steady_clock::now();
+  }
+}
+
+void BrokerImpl::StopBackground() {
+  {
+    MutexLock l(&ticker_mu_);
+    stopping_ = true;
+    ticker_cv_.SignalAll();
+  }
+  if (ticker_.joinable()) ticker_.join();
+  if (cleaner_thread_) {
+    cleaner_->Stop();
+    cleaner_thread_ = false;
+  }
+}
+
+absl::Status BrokerImpl::Close() {
+  if (closed_) return absl::OkStatus();
+  closed_ = true;
+  StopBackground();
+  std::map<std::string, std::shared_ptr<Topic>> topics;
+  {
+    MutexLock l(&topics_mu_);
+    topics = topics_;
+  }
+  coordinator_.reset();
+  absl::Status first;
+  for (const auto& [name, topic] : topics) {
+    for (const std::shared_ptr<Partition>& p : topic->partitions()) {
+      if (cleaner_ != nullptr) cleaner_->Remove(&p->log());
+      absl::Status s = p->log().Close();
+      p->NotifyWaiters();
+      if (!s.ok() && first.ok()) first = s;
+    }
+  }
+  lock_.reset();
+  return first;
+}
+
+}  // namespace detail
+
+absl::Status BrokerOptions::Validate() const {
+  auto bad = [](std::string_view what) {
+    return absl::InvalidArgumentError(fmt::format("BrokerOptions.{}", what));
+  };
+  if (background_threads < 0) return bad("background_threads must not be negative");
+  if (tick_interval.count() <= 0) return bad("tick_interval must be positive");
+  if (group_min_session_timeout.count() <= 0 ||
+      group_max_session_timeout < group_min_session_timeout) {
+    return bad("group session timeouts must satisfy 0 < min <= max");
+  }
+  if (offsets_topic_partitions < 1 || offsets_topic_partitions > 1000) {
+    return bad("offsets_topic_partitions must be in [1, 1000]");
+  }
+  if (absl::Status s = default_topic_config.Validate(); !s.ok()) return s;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Broker>> Broker::Open(const std::string& dir,
+                                                     BrokerOptions options) {
+  auto impl = std::make_unique<detail::BrokerImpl>(dir, std::move(options));
+  BROOK_RETURN_IF_ERROR(impl->Open());
+  return std::unique_ptr<Broker>(new Broker(std::move(impl)));
+}
+
+Broker::Broker(std::unique_ptr<detail::BrokerImpl> impl) : impl_(std::move(impl)) {}
+Broker::~Broker() = default;
+
+absl::Status Broker::CreateTopic(const std::string& name, TopicConfig config) {
+  return impl_->CreateTopic(name, std::move(config), /*internal=*/false);
+}
+absl::Status Broker::DeleteTopic(const std::string& name) { return impl_->DeleteTopic(name); }
+absl::Status Broker::AddPartitions(const std::string& name, int32_t total) {
+  return impl_->AddPartitions(name, total);
+}
+absl::StatusOr<std::shared_ptr<Topic>> Broker::GetTopic(const std::string& name) const {
+  return impl_->GetTopic(name);
+}
+absl::StatusOr<std::shared_ptr<Partition>> Broker::GetPartition(const TopicPartition& tp) const {
+  BROOK_ASSIGN_OR_RETURN(std::shared_ptr<Topic> topic, impl_->GetTopic(tp.topic));
+  std::shared_ptr<Partition> p = topic->partition(tp.partition);
+  if (p == nullptr) {
+    return WithErrorCode(
+        absl::NotFoundError(fmt::format("topic {} has no partition {}", tp.topic, tp.partition)),
+        ErrorCode::kUnknownTopicOrPartition);
+  }
+  return p;
+}
+absl::StatusOr<std::shared_ptr<Topic>> Broker::GetOrCreateTopic(const std::string& name) {
+  return impl_->GetOrCreateTopic(name);
+}
+absl::StatusOr<TopicDescription> Broker::DescribeTopic(const std::string& name) const {
+  return impl_->DescribeTopic(name);
+}
+std::vector<std::string> Broker::ListTopics(bool include_internal) const {
+  return impl_->ListTopics(include_internal);
+}
+std::vector<GroupListing> Broker::ListGroups() const { return impl_->coordinator().ListGroups(); }
+absl::StatusOr<GroupDescription> Broker::DescribeGroup(const std::string& group_id) const {
+  return impl_->DescribeGroup(group_id);
+}
+absl::Status Broker::DeleteGroup(const std::string& group_id) {
+  return impl_->coordinator().DeleteGroup(group_id);
+}
+absl::StatusOr<int64_t> Broker::AllocateProducerId() { return impl_->AllocateProducerId(); }
+absl::Status Broker::Tick() { return impl_->Tick(); }
+absl::StatusOr<bool> Broker::CompactStep() { return impl_->CompactStep(); }
+absl::Status Broker::Close() { return impl_->Close(); }
+const std::string& Broker::dir() const { return impl_->dir(); }
+const BrokerOptions& Broker::options() const { return impl_->options(); }
+Clock* Broker::clock() const { return impl_->clock(); }
+detail::GroupCoordinator& Broker::coordinator() { return impl_->coordinator(); }
+
+}  // namespace brook

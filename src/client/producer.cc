@@ -1,0 +1,459 @@
+#include "brook/producer.h"
+
+#include <algorithm>
+#include <deque>
+#include <limits>
+#include <shared_mutex>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "brook/record_batch_builder.h"
+#include "brook/status.h"
+#include "fmt/format.h"
+#include "util/format.h"
+#include "util/mutex.h"
+#include "util/status_macros.h"
+
+namespace brook::detail {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Bytes a record adds to a batch, at most: its fields plus varint overhead.
+size_t RecordBytes(const ProducerRecord& r) {
+  size_t n = 40;
+  if (r.key) n += r.key->size();
+  if (r.value) n += r.value->size();
+  for (const Header& h : r.headers) n += h.key.size() + (h.value ? h.value->size() : 0) + 10;
+  return n;
+}
+
+int32_t NextSequence(int32_t sequence, int32_t increment) {
+  if (sequence > std::numeric_limits<int32_t>::max() - increment) {
+    return increment - (std::numeric_limits<int32_t>::max() - sequence) - 1;
+  }
+  return sequence + increment;
+}
+
+struct Batch {
+  explicit Batch(RecordBatchOptions options) : builder(options) {}
+  RecordBatchBuilder builder;
+  std::vector<SendCallback> callbacks;  // one per record, in order (may be empty functions)
+  std::vector<int64_t> timestamps;
+  size_t reserved_bytes = 0;
+  SteadyClock::time_point created;
+};
+
+struct PartitionQueue {
+  std::shared_ptr<Partition> partition;
+  Mutex mu;
+  std::unique_ptr<Batch> open ABSL_GUARDED_BY(mu);
+  std::deque<std::unique_ptr<Batch>> sealed ABSL_GUARDED_BY(mu);
+  std::vector<std::unique_ptr<Batch>> spare ABSL_GUARDED_BY(mu);
+  bool draining ABSL_GUARDED_BY(mu) = false;
+  CondVar idle;  // signalled when draining turns false
+  // Touched only by the drainer (draining == true).
+  int32_t next_sequence = 0;
+};
+
+struct TopicState {
+  std::shared_ptr<Topic> topic;
+  uint32_t batch_bytes_max = 0;  // the topic's max.message.bytes
+  Mutex mu;
+  std::vector<std::unique_ptr<PartitionQueue>> queues ABSL_GUARDED_BY(mu);
+
+  PartitionQueue* Queue(int32_t p) {
+    MutexLock l(&mu);
+    size_t i = static_cast<size_t>(p);
+    if (i >= queues.size()) queues.resize(i + 1);
+    if (queues[i] == nullptr) {
+      auto q = std::make_unique<PartitionQueue>();
+      q->partition = topic->partition(p);
+      if (q->partition == nullptr) return nullptr;
+      queues[i] = std::move(q);
+    }
+    return queues[i].get();
+  }
+};
+
+}  // namespace
+
+class ProducerImpl {
+ public:
+  ProducerImpl(Broker& broker, ProducerOptions options, int64_t producer_id)
+      : broker_(broker),
+        options_(std::move(options)),
+        producer_id_(producer_id),
+        clock_(broker.clock()) {
+    if (options_.partitioner == nullptr) options_.partitioner = MakeDefaultPartitioner();
+    if (options_.linger.count() > 0) sender_ = std::thread([this] { SenderLoop(); });
+  }
+
+  ~ProducerImpl() { (void)Close(); }
+
+  absl::Status Send(const ProducerRecord& record, SendCallback callback);
+  absl::Status Flush();
+  absl::Status Close();
+  int64_t producer_id() const { return producer_id_; }
+
+ private:
+  absl::StatusOr<TopicState*> Topic(std::string_view name);
+  absl::Status Reserve(size_t bytes);
+  void Release(size_t bytes);
+  std::unique_ptr<Batch> NewBatch(PartitionQueue& q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q.mu);
+  // Appends the queue's sealed batches (and its open one, if `all`) until none is left. The
+  // caller set q.draining.
+  void Drain(PartitionQueue& q, bool all);
+  void AppendBatch(PartitionQueue& q, Batch& batch);
+  void SenderLoop();
+  void ForEachQueue(const std::function<void(PartitionQueue&)>& fn);
+
+  Broker& broker_;
+  ProducerOptions options_;
+  const int64_t producer_id_;
+  Clock* const clock_;
+
+  std::shared_mutex topics_mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<TopicState>> topics_;
+
+  Mutex buffer_mu_;
+  CondVar buffer_cv_;
+  size_t buffer_used_ ABSL_GUARDED_BY(buffer_mu_) = 0;
+
+  Mutex error_mu_;
+  absl::Status first_error_ ABSL_GUARDED_BY(error_mu_);
+
+  Mutex sender_mu_;
+  CondVar sender_cv_;
+  std::vector<std::pair<SteadyClock::time_point, PartitionQueue*>> lingering_
+      ABSL_GUARDED_BY(sender_mu_);
+  bool stop_sender_ ABSL_GUARDED_BY(sender_mu_) = false;
+  std::thread sender_;
+  // Topics replaced after a deletion; their queues may still be drained.
+  std::vector<std::unique_ptr<TopicState>> retired_ ABSL_GUARDED_BY(topics_mu_);
+
+  std::atomic<bool> closed_{false};
+};
+
+absl::StatusOr<TopicState*> ProducerImpl::Topic(std::string_view name) {
+  {
+    std::shared_lock l(topics_mu_);
+    auto it = topics_.find(absl::string_view(name.data(), name.size()));
+    if (it != topics_.end() && !it->second->topic->deleted()) return it->second.get();
+  }
+  BROOK_ASSIGN_OR_RETURN(std::shared_ptr<brook::Topic> topic,
+                         broker_.GetOrCreateTopic(std::string(name)));
+  if (topic->internal()) {
+    return absl::InvalidArgumentError(
+        fmt::format("topic {} is internal: producers cannot write to it", name));
+  }
+  auto state = std::make_unique<TopicState>();
+  state->topic = topic;
+  state->batch_bytes_max = topic->config().batch_bytes_max;
+  std::unique_lock l(topics_mu_);
+  auto& slot = topics_[std::string(name)];
+  if (slot == nullptr || slot->topic->deleted()) {
+    // A deleted topic's queues may still be drained by another thread: keep them alive.
+    if (slot != nullptr) retired_.push_back(std::move(slot));
+    slot = std::move(state);
+  }
+  return slot.get();
+}
+
+absl::Status ProducerImpl::Reserve(size_t bytes) {
+  MutexLock l(&buffer_mu_);
+  if (buffer_used_ + bytes <= options_.buffer_bytes_max) {
+    buffer_used_ += bytes;
+    return absl::OkStatus();
+  }
+  auto deadline = SteadyClock::now() + options_.max_block;
+  while (buffer_used_ + bytes > options_.buffer_bytes_max && buffer_used_ > 0) {
+    auto now = SteadyClock::now();
+    if (now >= deadline) {
+      return absl::ResourceExhaustedError(fmt::format(
+          "producer buffer full: {} of {} bytes (buffer_bytes_max) waiting to be appended for "
+          "{} ms (max_block)",
+          buffer_used_, options_.buffer_bytes_max, options_.max_block.count()));
+    }
+    buffer_cv_.WaitWithTimeout(&buffer_mu_, deadline - now);
+  }
+  buffer_used_ += bytes;
+  return absl::OkStatus();
+}
+
+void ProducerImpl::Release(size_t bytes) {
+  MutexLock l(&buffer_mu_);
+  buffer_used_ -= bytes;
+  buffer_cv_.SignalAll();
+}
+
+std::unique_ptr<Batch> ProducerImpl::NewBatch(PartitionQueue& q) {
+  RecordBatchOptions batch_options;
+  // COMPRESSION-MERGE batch_options.compression = options_.compression;
+  std::unique_ptr<Batch> b;
+  if (!q.spare.empty()) {
+    b = std::move(q.spare.back());
+    q.spare.pop_back();
+    b->builder.Reset(batch_options);
+  } else {
+    b = std::make_unique<Batch>(batch_options);
+  }
+  b->created = SteadyClock::now();
+  return b;
+}
+
+absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callback) {
+  if (closed_.load(std::memory_order_relaxed)) {
+    return absl::FailedPreconditionError("producer is closed");
+  }
+  BROOK_ASSIGN_OR_RETURN(TopicState * t, Topic(record.topic));
+  int32_t count = t->topic->partition_count();
+  size_t bytes = RecordBytes(record);
+  if (bytes + batch_layout::kHeaderSize > t->batch_bytes_max) {
+    return WithErrorCode(absl::InvalidArgumentError(fmt::format(
+                             "record of about {} bytes is over topic {}'s max.message.bytes ({})",
+                             bytes, record.topic, t->batch_bytes_max)),
+                         ErrorCode::kMessageTooLarge);
+  }
+  int32_t p;
+  if (record.partition) {
+    p = *record.partition;
+    if (p < 0 || p >= count) {
+      return WithErrorCode(
+          absl::InvalidArgumentError(fmt::format(
+              "topic {} has {} partitions; there is no partition {}", record.topic, count, p)),
+          ErrorCode::kUnknownTopicOrPartition);
+    }
+  } else {
+    p = options_.partitioner->Partition(
+        {.topic = record.topic, .key = record.key, .size_bytes = bytes, .num_partitions = count});
+  }
+  PartitionQueue* q = t->Queue(p);
+  if (q == nullptr) {
+    return absl::NotFoundError(fmt::format("topic {} has no partition {}", record.topic, p));
+  }
+  BROOK_RETURN_IF_ERROR(Reserve(bytes));
+  int64_t timestamp = record.timestamp == kNoTimestamp ? clock_->NowMs() : record.timestamp;
+  bool drain = false;
+  bool linger_start = false;
+  {
+    MutexLock l(&q->mu);
+    if (q->open != nullptr && !q->open->builder.empty() &&
+        (q->open->builder.size_bytes() + bytes > options_.batch_bytes_max ||
+         q->open->builder.size_bytes() + bytes + batch_layout::kHeaderSize > t->batch_bytes_max)) {
+      q->sealed.push_back(std::move(q->open));
+    }
+    if (q->open == nullptr) {
+      q->open = NewBatch(*q);
+      linger_start = options_.linger.count() > 0;
+    }
+    Batch& b = *q->open;
+    b.builder.Append(timestamp, record.key, record.value, record.headers);
+    b.callbacks.push_back(std::move(callback));
+    b.timestamps.push_back(timestamp);
+    b.reserved_bytes += bytes;
+    if (!q->draining && (options_.linger.count() == 0 || !q->sealed.empty())) {
+      q->draining = true;
+      drain = true;
+    }
+  }
+  if (drain) {
+    Drain(*q, /*all=*/options_.linger.count() == 0);
+  } else if (linger_start) {
+    MutexLock l(&sender_mu_);
+    lingering_.emplace_back(SteadyClock::now() + options_.linger, q);
+    sender_cv_.SignalAll();
+  }
+  return absl::OkStatus();
+}
+
+void ProducerImpl::Drain(PartitionQueue& q, bool all) {
+  while (true) {
+    std::unique_ptr<Batch> batch;
+    {
+      MutexLock l(&q.mu);
+      if (!q.sealed.empty()) {
+        batch = std::move(q.sealed.front());
+        q.sealed.pop_front();
+      } else if (all && q.open != nullptr && !q.open->builder.empty()) {
+        batch = std::move(q.open);
+      } else {
+        q.draining = false;
+        q.idle.SignalAll();
+        return;
+      }
+    }
+    AppendBatch(q, *batch);
+    MutexLock l(&q.mu);
+    batch->callbacks.clear();
+    batch->timestamps.clear();
+    batch->reserved_bytes = 0;
+    if (q.spare.size() < 2) q.spare.push_back(std::move(batch));
+  }
+}
+
+void ProducerImpl::AppendBatch(PartitionQueue& q, Batch& batch) {
+  int32_t count = batch.builder.records_count();
+  if (producer_id_ != kNoProducerId) {
+    batch.builder.SetProducer(producer_id_, 0, q.next_sequence);
+  }
+  absl::StatusOr<AppendResult> result =
+      q.partition->Append(batch.builder.Finish(), AppendOptions{.durability = options_.durability});
+  if (result.ok() && producer_id_ != kNoProducerId) {
+    q.next_sequence = NextSequence(q.next_sequence, count);
+  }
+  Release(batch.reserved_bytes);
+  if (!result.ok()) {
+    absl::Status s = result.status();
+    {
+      MutexLock l(&error_mu_);
+      if (first_error_.ok()) first_error_ = s;
+    }
+    for (SendCallback& cb : batch.callbacks) {
+      if (cb) cb(s);
+    }
+    return;
+  }
+  for (int32_t i = 0; i < count; ++i) {
+    SendCallback& cb = batch.callbacks[static_cast<size_t>(i)];
+    if (cb) {
+      cb(RecordMetadata{q.partition->id().partition, result->base_offset + i,
+                        batch.timestamps[static_cast<size_t>(i)]});
+    }
+  }
+}
+
+void ProducerImpl::SenderLoop() {
+  MutexLock l(&sender_mu_);
+  while (true) {
+    if (stop_sender_) return;
+    if (lingering_.empty()) {
+      sender_cv_.Wait(&sender_mu_);
+      continue;
+    }
+    auto earliest = std::min_element(lingering_.begin(), lingering_.end());
+    auto now = SteadyClock::now();
+    if (earliest->first > now) {
+      sender_cv_.WaitWithTimeout(&sender_mu_, earliest->first - now);
+      continue;
+    }
+    PartitionQueue* q = earliest->second;
+    lingering_.erase(earliest);
+    sender_mu_.Unlock();
+    bool drain = false;
+    {
+      MutexLock ql(&q->mu);
+      if (q->open != nullptr && !q->open->builder.empty()) {
+        q->sealed.push_back(std::move(q->open));
+      }
+      if (!q->draining && !q->sealed.empty()) {
+        q->draining = true;
+        drain = true;
+      }
+    }
+    if (drain) Drain(*q, /*all=*/false);
+    sender_mu_.Lock();
+  }
+}
+
+void ProducerImpl::ForEachQueue(const std::function<void(PartitionQueue&)>& fn) {
+  std::vector<TopicState*> topics;
+  {
+    std::shared_lock l(topics_mu_);
+    for (auto& [name, t] : topics_) topics.push_back(t.get());
+    for (auto& t : retired_) topics.push_back(t.get());
+  }
+  for (TopicState* t : topics) {
+    std::vector<PartitionQueue*> queues;
+    {
+      MutexLock l(&t->mu);
+      for (auto& q : t->queues) {
+        if (q != nullptr) queues.push_back(q.get());
+      }
+    }
+    for (PartitionQueue* q : queues) fn(*q);
+  }
+}
+
+absl::Status ProducerImpl::Flush() {
+  // Append everything queued; where another thread is draining a queue, wait for it to finish.
+  ForEachQueue([this](PartitionQueue& q) {
+    while (true) {
+      {
+        MutexLock l(&q.mu);
+        while (q.draining) q.idle.WaitWithTimeout(&q.mu, std::chrono::milliseconds(10));
+        if (q.open != nullptr && !q.open->builder.empty()) q.sealed.push_back(std::move(q.open));
+        if (q.sealed.empty()) break;
+        q.draining = true;
+      }
+      Drain(q, /*all=*/false);
+    }
+  });
+  MutexLock l(&error_mu_);
+  absl::Status s = first_error_;
+  first_error_ = absl::OkStatus();
+  return s;
+}
+
+absl::Status ProducerImpl::Close() {
+  if (closed_.exchange(true)) return absl::OkStatus();
+  absl::Status s = Flush();
+  {
+    MutexLock l(&sender_mu_);
+    stop_sender_ = true;
+    sender_cv_.SignalAll();
+  }
+  if (sender_.joinable()) sender_.join();
+  return s;
+}
+
+}  // namespace brook::detail
+
+namespace brook {
+
+absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(Broker& broker,
+                                                           ProducerOptions options) {
+  if (options.batch_bytes_max == 0) {
+    return absl::InvalidArgumentError("ProducerOptions.batch_bytes_max must be positive");
+  }
+  if (options.buffer_bytes_max < options.batch_bytes_max) {
+    return absl::InvalidArgumentError(
+        "ProducerOptions.buffer_bytes_max must be at least batch_bytes_max");
+  }
+  if (options.linger.count() < 0) {
+    return absl::InvalidArgumentError("ProducerOptions.linger must not be negative");
+  }
+  if (options.compression != Compression::kNone) {  // COMPRESSION-MERGE
+    return absl::InvalidArgumentError(
+        fmt::format("ProducerOptions.compression: brook was built without codec {}",
+                    static_cast<int>(options.compression)));
+  }
+  int64_t producer_id = kNoProducerId;
+  if (options.enable_idempotence) {
+    BROOK_ASSIGN_OR_RETURN(producer_id, broker.AllocateProducerId());
+  }
+  return std::unique_ptr<Producer>(new Producer(
+      std::make_unique<detail::ProducerImpl>(broker, std::move(options), producer_id)));
+}
+
+Producer::Producer(std::unique_ptr<detail::ProducerImpl> impl) : impl_(std::move(impl)) {}
+Producer::~Producer() = default;
+
+absl::Status Producer::Send(const ProducerRecord& record, SendCallback callback) {
+  return impl_->Send(record, std::move(callback));
+}
+
+std::future<absl::StatusOr<RecordMetadata>> Producer::Send(const ProducerRecord& record) {
+  auto promise = std::make_shared<std::promise<absl::StatusOr<RecordMetadata>>>();
+  std::future<absl::StatusOr<RecordMetadata>> future = promise->get_future();
+  absl::Status s = impl_->Send(
+      record, [promise](const absl::StatusOr<RecordMetadata>& r) { promise->set_value(r); });
+  if (!s.ok()) promise->set_value(s);
+  return future;
+}
+
+absl::Status Producer::Flush() { return impl_->Flush(); }
+absl::Status Producer::Close() { return impl_->Close(); }
+int64_t Producer::producer_id() const { return impl_->producer_id(); }
+
+}  // namespace brook

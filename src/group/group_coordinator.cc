@@ -1,0 +1,775 @@
+#include "group/group_coordinator.h"
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include "broker/partition_waiter.h"
+#include "brook/record_batch_builder.h"
+#include "brook/status.h"
+#include "fmt/format.h"
+#include "group/offsets_records.h"
+#include "util/format.h"
+#include "util/mutex.h"
+#include "util/status_macros.h"
+
+namespace brook::detail {
+namespace {
+
+constexpr size_t kMaxGroupIdBytes = 255;
+constexpr size_t kMaxMetadataBytes = 4096;  // Kafka's offset.metadata.max.bytes
+constexpr size_t kCommitBatchBytes = 256 << 10;
+constexpr size_t kMaxFencedIds = 64;
+
+absl::Status GroupError(absl::StatusCode code, ErrorCode kafka, std::string message) {
+  return WithErrorCode(absl::Status(code, message), kafka);
+}
+
+absl::Status UnknownMember(const std::string& group, const std::string& member) {
+  return GroupError(
+      absl::StatusCode::kFailedPrecondition, ErrorCode::kUnknownMemberId,
+      fmt::format("group {}: member {} is not a member (removed or never joined)", group, member));
+}
+
+int64_t ToMs(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+struct Member {
+  std::string id;
+  std::optional<std::string> instance_id;
+  std::string client_id;
+  std::chrono::milliseconds session_timeout{0};
+  std::chrono::milliseconds rebalance_timeout{0};
+  std::vector<std::string> assignors;
+  std::vector<std::string> topics;
+  std::vector<TopicPartition> owned;
+  int32_t owned_generation = -1;
+  bool implied_heartbeats = true;
+  bool heartbeats_stopped = false;
+  PartitionWaiter* waiter = nullptr;
+  bool joined = false;  // has joined the rebalance in progress
+  std::vector<TopicPartition> assignment;
+  int64_t last_heartbeat_ms = 0;
+  int64_t last_poll_ms = 0;
+  uint64_t join_order = 0;
+
+  void Wake() const {
+    if (waiter != nullptr) waiter->Notify();
+  }
+};
+
+struct Group {
+  std::string id;
+  GroupState state = GroupState::kEmpty;
+  int32_t generation = 0;
+  std::string protocol;
+  std::string leader;
+  std::map<std::string, Member> members;
+  std::map<std::string, std::string> static_members;  // instance id -> member id
+  std::set<std::string> fenced;                       // replaced static member ids
+  int64_t rebalance_deadline_ms = 0;
+  int64_t join_not_before_ms = 0;
+  int64_t empty_since_ms = 0;
+  OffsetMap offsets;
+};
+
+}  // namespace
+
+struct GroupCoordinator::Impl {
+  explicit Impl(CoordinatorOptions o) : options(std::move(o)) {}
+
+  CoordinatorOptions options;
+  // Held across a commit's append, so the log and the in-memory offsets agree on the order of
+  // commits. Taken before mu.
+  Mutex commit_mu ABSL_ACQUIRED_BEFORE(mu);
+  mutable Mutex mu;
+  std::map<std::string, Group> groups ABSL_GUARDED_BY(mu);
+  uint64_t join_counter ABSL_GUARDED_BY(mu) = 0;
+  std::mt19937_64 rng ABSL_GUARDED_BY(mu){std::random_device{}()};
+
+  int64_t Now() const { return ToMs(options.clock->Monotonic()); }
+  void Say(LogLevel level, const std::string& message) const {
+    if (options.logger) options.logger(level, message);
+  }
+
+  Partition& OffsetsPartition(const std::string& group) const {
+    int32_t n = static_cast<int32_t>(options.offsets_partitions.size());
+    return *options.offsets_partitions[static_cast<size_t>(group::OffsetsPartitionFor(group, n))];
+  }
+
+  absl::Status AppendRecords(
+      const std::string& group,
+      const std::vector<std::pair<std::string, std::optional<std::string>>>& records,
+      Durability durability) const;
+
+  // Member lookups that tell a fenced static member from an unknown one.
+  absl::StatusOr<Member*> FindMember(Group& g, const std::string& member_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    auto it = g.members.find(member_id);
+    if (it != g.members.end()) return &it->second;
+    if (g.fenced.contains(member_id)) {
+      return GroupError(absl::StatusCode::kFailedPrecondition, ErrorCode::kFencedInstanceId,
+                        fmt::format("group {}: member {} was replaced by a newer instance with "
+                                    "the same group.instance.id",
+                                    g.id, member_id));
+    }
+    return UnknownMember(g.id, member_id);
+  }
+
+  void PrepareRebalance(Group& g, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    g.state = GroupState::kPreparingRebalance;
+    std::chrono::milliseconds timeout{0};
+    for (auto& [id, m] : g.members) {
+      m.joined = false;
+      timeout = std::max(timeout, m.rebalance_timeout);
+    }
+    g.rebalance_deadline_ms = now + timeout.count();
+    for (auto& [id, m] : g.members) m.Wake();
+  }
+
+  void RemoveMember(Group& g, const std::string& member_id, std::string_view why, int64_t now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    auto it = g.members.find(member_id);
+    if (it == g.members.end()) return;
+    Say(LogLevel::kInfo, fmt::format("group {}: removing member {} ({})", g.id, member_id, why));
+    it->second.Wake();
+    if (it->second.instance_id) g.static_members.erase(*it->second.instance_id);
+    g.members.erase(it);
+    if (g.leader == member_id) g.leader.clear();
+    if (g.state == GroupState::kStable) {
+      if (g.members.empty()) {
+        CompleteRebalance(g, now);
+      } else {
+        PrepareRebalance(g, now);
+      }
+    } else if (g.state == GroupState::kPreparingRebalance) {
+      TryComplete(g, now);
+    }
+  }
+
+  void TryComplete(Group& g, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (g.state != GroupState::kPreparingRebalance) return;
+    bool all_joined = std::all_of(g.members.begin(), g.members.end(),
+                                  [](const auto& e) { return e.second.joined; });
+    if (now < g.join_not_before_ms && now < g.rebalance_deadline_ms) return;
+    if (!all_joined && now < g.rebalance_deadline_ms) return;
+    std::vector<std::string> late;
+    for (const auto& [id, m] : g.members) {
+      if (!m.joined) late.push_back(id);
+    }
+    for (const std::string& id : late) {
+      auto it = g.members.find(id);
+      Say(LogLevel::kInfo, fmt::format("group {}: removing member {} (did not rejoin within the "
+                                       "rebalance timeout)",
+                                       g.id, id));
+      it->second.Wake();
+      if (it->second.instance_id) g.static_members.erase(*it->second.instance_id);
+      g.members.erase(it);
+    }
+    CompleteRebalance(g, now);
+  }
+
+  // Picks the assignor every member supports that most members prefer (Kafka's vote).
+  std::string ChooseProtocol(const Group& g) const {
+    std::vector<std::string> candidates;
+    bool first = true;
+    for (const auto& [id, m] : g.members) {
+      if (first) {
+        candidates = m.assignors;
+        first = false;
+        continue;
+      }
+      std::erase_if(candidates, [&](const std::string& c) {
+        return std::find(m.assignors.begin(), m.assignors.end(), c) == m.assignors.end();
+      });
+    }
+    std::map<std::string, int> votes;
+    for (const auto& [id, m] : g.members) {
+      for (const std::string& a : m.assignors) {
+        if (std::find(candidates.begin(), candidates.end(), a) != candidates.end()) {
+          ++votes[a];
+          break;
+        }
+      }
+    }
+    std::string best;
+    int best_votes = -1;
+    for (const std::string& c : candidates) {  // ties go to the earlier candidate
+      if (votes[c] > best_votes) {
+        best = c;
+        best_votes = votes[c];
+      }
+    }
+    return best;
+  }
+
+  void CompleteRebalance(Group& g, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    ++g.generation;
+    if (g.members.empty()) {
+      g.state = GroupState::kEmpty;
+      g.protocol.clear();
+      g.leader.clear();
+      g.empty_since_ms = now;
+      PersistGroup(g);
+      return;
+    }
+    g.protocol = ChooseProtocol(g);
+    std::unique_ptr<PartitionAssignor> assignor = MakeAssignor(g.protocol);
+    std::vector<GroupMemberSubscription> subscriptions;
+    std::set<std::string> topic_set;
+    for (const auto& [id, m] : g.members) {
+      subscriptions.push_back({.member_id = m.id,
+                               .group_instance_id = m.instance_id,
+                               .topics = m.topics,
+                               .owned_partitions = m.owned,
+                               .generation = m.owned_generation});
+      topic_set.insert(m.topics.begin(), m.topics.end());
+    }
+    std::map<std::string, int32_t> counts =
+        options.partition_counts(std::vector<std::string>(topic_set.begin(), topic_set.end()));
+    GroupAssignment assignment;
+    if (assignor != nullptr) assignment = assignor->Assign(counts, subscriptions);
+    if (g.leader.empty() || !g.members.contains(g.leader)) {
+      const Member* leader = nullptr;
+      for (const auto& [id, m] : g.members) {
+        if (leader == nullptr || m.join_order < leader->join_order) leader = &m;
+      }
+      g.leader = leader->id;
+    }
+    for (auto& [id, m] : g.members) {
+      m.assignment = std::move(assignment[id]);
+      m.joined = false;
+      m.last_heartbeat_ms = now;
+    }
+    g.state = GroupState::kStable;
+    PersistGroup(g);
+    for (auto& [id, m] : g.members) m.Wake();
+  }
+
+  // Writes the group's metadata record (not synced: the generation is informational after a
+  // restart, since every member of the previous run is gone).
+  void PersistGroup(const Group& g) const {
+    group::GroupMetadataValue v;
+    v.generation = g.generation;
+    if (!g.protocol.empty()) v.protocol = g.protocol;
+    if (!g.leader.empty()) v.leader = g.leader;
+    v.current_state_timestamp_ms = options.clock->NowMs();
+    for (const auto& [id, m] : g.members) {
+      v.members.push_back(
+          {.member_id = m.id,
+           .group_instance_id = m.instance_id,
+           .client_id = m.client_id,
+           .client_host = "localhost",
+           .rebalance_timeout_ms = static_cast<int32_t>(m.rebalance_timeout.count()),
+           .session_timeout_ms = static_cast<int32_t>(m.session_timeout.count()),
+           .topics = m.topics,
+           .assignment = m.assignment});
+    }
+    absl::Status s = AppendRecords(
+        g.id, {{group::EncodeKey(group::GroupMetadataKey{g.id}), group::EncodeValue(v)}},
+        Durability::kAppended);
+    if (!s.ok()) {
+      Say(LogLevel::kWarning, fmt::format("group {}: writing group metadata (generation {}): {}",
+                                          g.id, g.generation, s));
+    }
+  }
+
+  void ExpireMembers(Group& g, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::vector<std::pair<std::string, std::string>> remove;
+    for (auto& [id, m] : g.members) {
+      bool implied = m.implied_heartbeats && !m.heartbeats_stopped;
+      if (implied) {
+        bool waiting_in_rebalance = g.state == GroupState::kPreparingRebalance && m.joined;
+        if (!waiting_in_rebalance && now - m.last_poll_ms > m.rebalance_timeout.count()) {
+          if (m.instance_id) {
+            // A static member stops heartbeating; the session timeout removes it.
+            m.heartbeats_stopped = true;
+            m.last_heartbeat_ms = now;
+            continue;
+          }
+          remove.emplace_back(id, "no poll within max.poll.interval.ms");
+          continue;
+        }
+        m.last_heartbeat_ms = now;
+      } else if (now - m.last_heartbeat_ms > m.session_timeout.count()) {
+        remove.emplace_back(id, "session timeout");
+      }
+    }
+    for (const auto& [id, why] : remove) RemoveMember(g, id, why, now);
+  }
+};
+
+absl::Status GroupCoordinator::Impl::AppendRecords(
+    const std::string& group,
+    const std::vector<std::pair<std::string, std::optional<std::string>>>& records,
+    Durability durability) const {
+  Partition& partition = OffsetsPartition(group);
+  int64_t now = options.clock->NowMs();
+  RecordBatchBuilder builder;
+  auto flush = [&]() -> absl::Status {
+    if (builder.empty()) return absl::OkStatus();
+    absl::StatusOr<AppendResult> r =
+        partition.Append(builder.Finish(), AppendOptions{.durability = durability});
+    builder.Reset();
+    return r.status();
+  };
+  for (const auto& [key, value] : records) {
+    if (builder.size_bytes() + key.size() + (value ? value->size() : 0) > kCommitBatchBytes) {
+      BROOK_RETURN_IF_ERROR(flush());
+    }
+    builder.Append(now, key, value ? std::optional<std::string_view>(*value) : std::nullopt);
+  }
+  return flush();
+}
+
+GroupCoordinator::GroupCoordinator(CoordinatorOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+GroupCoordinator::~GroupCoordinator() = default;
+
+const std::vector<std::shared_ptr<Partition>>& GroupCoordinator::offsets_partitions() const {
+  return impl_->options.offsets_partitions;
+}
+
+absl::Status GroupCoordinator::Load() {
+  MutexLock l(&impl_->mu);
+  int64_t now = impl_->Now();
+  for (const std::shared_ptr<Partition>& p : impl_->options.offsets_partitions) {
+    int64_t offset = p->start_offset();
+    while (offset < p->end_offset()) {
+      BROOK_ASSIGN_OR_RETURN(ReadResult read, p->Read(offset, ReadOptions{}));
+      if (read.empty()) break;
+      for (const RecordBatchView& batch : read) {
+        for (const RecordView& record : batch.records()) {
+          if (record.offset() < offset) continue;
+          absl::StatusOr<group::OffsetsKey> key = group::DecodeKey(record.key());
+          if (!key.ok()) {
+            impl_->Say(LogLevel::kWarning,
+                       fmt::format("__consumer_offsets-{} offset {}: skipped: {}",
+                                   p->id().partition, record.offset(), key.status()));
+            continue;
+          }
+          if (auto* commit = std::get_if<group::OffsetCommitKey>(&*key)) {
+            Group& g = impl_->groups[commit->group];
+            g.id = commit->group;
+            g.empty_since_ms = now;
+            if (!record.has_value()) {
+              g.offsets.erase(commit->partition);
+              continue;
+            }
+            absl::StatusOr<group::OffsetCommitValue> v =
+                group::DecodeOffsetCommitValue(record.value());
+            if (!v.ok()) {
+              impl_->Say(LogLevel::kWarning,
+                         fmt::format("__consumer_offsets-{} offset {}: skipped: {}",
+                                     p->id().partition, record.offset(), v.status()));
+              continue;
+            }
+            g.offsets[commit->partition] = {v->offset, v->metadata, v->commit_timestamp_ms};
+          } else if (auto* meta = std::get_if<group::GroupMetadataKey>(&*key)) {
+            if (!record.has_value()) {
+              impl_->groups.erase(meta->group);
+              continue;
+            }
+            absl::StatusOr<group::GroupMetadataValue> v =
+                group::DecodeGroupMetadataValue(record.value());
+            if (!v.ok()) {
+              impl_->Say(LogLevel::kWarning,
+                         fmt::format("__consumer_offsets-{} offset {}: skipped: {}",
+                                     p->id().partition, record.offset(), v.status()));
+              continue;
+            }
+            Group& g = impl_->groups[meta->group];
+            g.id = meta->group;
+            g.generation = std::max(g.generation, v->generation);
+            g.empty_since_ms = now;
+          }
+        }
+        offset = batch.next_offset();
+      }
+    }
+  }
+  // Members of the previous run are gone with it: every group starts empty.
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> GroupCoordinator::Join(const JoinGroupRequest& request) {
+  if (request.group_id.empty() || request.group_id.size() > kMaxGroupIdBytes) {
+    return GroupError(absl::StatusCode::kInvalidArgument, ErrorCode::kInvalidGroupId,
+                      fmt::format("group id must be 1-{} bytes", kMaxGroupIdBytes));
+  }
+  const CoordinatorOptions& o = impl_->options;
+  if (request.session_timeout < o.min_session_timeout ||
+      request.session_timeout > o.max_session_timeout) {
+    return GroupError(absl::StatusCode::kInvalidArgument, ErrorCode::kInvalidSessionTimeout,
+                      fmt::format("group {}: session timeout {} ms is outside the broker's "
+                                  "[{}, {}] ms",
+                                  request.group_id, request.session_timeout.count(),
+                                  o.min_session_timeout.count(), o.max_session_timeout.count()));
+  }
+  if (request.assignors.empty()) {
+    return GroupError(
+        absl::StatusCode::kInvalidArgument, ErrorCode::kInconsistentGroupProtocol,
+        fmt::format("group {}: a member needs at least one assignor", request.group_id));
+  }
+  for (const std::string& a : request.assignors) {
+    if (MakeAssignor(a) == nullptr) {
+      return GroupError(absl::StatusCode::kInvalidArgument, ErrorCode::kInconsistentGroupProtocol,
+                        fmt::format("unknown assignor '{}'", a));
+    }
+  }
+  MutexLock l(&impl_->mu);
+  int64_t now = impl_->Now();
+  Group& g = impl_->groups[request.group_id];
+  g.id = request.group_id;
+  impl_->ExpireMembers(g, now);
+
+  // Every member must share an assignor with the group.
+  for (const auto& [id, m] : g.members) {
+    if (id == request.member_id) continue;
+    bool shared = std::any_of(request.assignors.begin(), request.assignors.end(), [&](auto& a) {
+      return std::find(m.assignors.begin(), m.assignors.end(), a) != m.assignors.end();
+    });
+    if (!shared) {
+      return GroupError(absl::StatusCode::kInvalidArgument, ErrorCode::kInconsistentGroupProtocol,
+                        fmt::format("group {}: none of the member's assignors is supported by "
+                                    "member {}",
+                                    g.id, id));
+    }
+  }
+
+  Member* member = nullptr;
+  bool static_replaced_stable = false;
+  if (request.member_id.empty()) {
+    std::string id;
+    do {
+      id = fmt::format("{}-{:016x}", request.client_id.empty() ? "consumer" : request.client_id,
+                       impl_->rng());
+    } while (g.members.contains(id));
+    if (request.group_instance_id) {
+      auto it = g.static_members.find(*request.group_instance_id);
+      if (it != g.static_members.end()) {
+        // A static member restarting: it takes the old member's place (and assignment).
+        auto node = g.members.extract(it->second);
+        if (g.fenced.size() >= kMaxFencedIds) g.fenced.erase(g.fenced.begin());
+        g.fenced.insert(node.key());
+        if (g.leader == node.key()) g.leader = id;
+        node.key() = id;
+        node.mapped().id = id;
+        g.members.insert(std::move(node));
+        it->second = id;
+        member = &g.members[id];
+        static_replaced_stable = g.state == GroupState::kStable && member->topics == request.topics;
+      }
+    }
+    if (member == nullptr) {
+      member = &g.members[id];
+      member->id = id;
+      member->join_order = ++impl_->join_counter;
+      if (request.group_instance_id) g.static_members[*request.group_instance_id] = id;
+    }
+  } else {
+    BROOK_ASSIGN_OR_RETURN(member, impl_->FindMember(g, request.member_id));
+  }
+  member->instance_id = request.group_instance_id;
+  member->client_id = request.client_id;
+  member->session_timeout = request.session_timeout;
+  member->rebalance_timeout = request.rebalance_timeout;
+  member->assignors = request.assignors;
+  member->topics = request.topics;
+  member->owned = request.owned_partitions;
+  member->owned_generation = request.owned_generation;
+  member->implied_heartbeats = request.implied_heartbeats;
+  member->heartbeats_stopped = false;
+  member->waiter = request.waiter;
+  member->last_heartbeat_ms = now;
+  member->last_poll_ms = now;
+  std::string member_id = member->id;
+
+  if (static_replaced_stable) {
+    // Same subscription: it gets its previous assignment without a rebalance (KIP-345).
+    member->joined = false;
+    return member_id;
+  }
+  member->joined = true;
+  switch (g.state) {
+    case GroupState::kEmpty:
+    case GroupState::kDead:
+      g.state = GroupState::kPreparingRebalance;
+      g.rebalance_deadline_ms = now + request.rebalance_timeout.count();
+      g.join_not_before_ms = now + o.initial_rebalance_delay.count();
+      break;
+    case GroupState::kStable:
+    case GroupState::kCompletingRebalance:
+      impl_->PrepareRebalance(g, now);
+      member->joined = true;
+      break;
+    case GroupState::kPreparingRebalance:
+      g.rebalance_deadline_ms =
+          std::max(g.rebalance_deadline_ms, now + request.rebalance_timeout.count());
+      break;
+  }
+  impl_->TryComplete(g, now);
+  return member_id;
+}
+
+absl::StatusOr<std::optional<SyncGroupResult>> GroupCoordinator::Sync(
+    const std::string& group_id, const std::string& member_id) {
+  MutexLock l(&impl_->mu);
+  int64_t now = impl_->Now();
+  auto git = impl_->groups.find(group_id);
+  if (git == impl_->groups.end()) return UnknownMember(group_id, member_id);
+  Group& g = git->second;
+  impl_->ExpireMembers(g, now);
+  impl_->TryComplete(g, now);
+  BROOK_ASSIGN_OR_RETURN(Member * m, impl_->FindMember(g, member_id));
+  m->last_poll_ms = now;
+  if (g.state == GroupState::kPreparingRebalance) {
+    if (m->joined) return std::optional<SyncGroupResult>();
+    return GroupError(absl::StatusCode::kAborted, ErrorCode::kRebalanceInProgress,
+                      fmt::format("group {} is rebalancing: join again", g.id));
+  }
+  SyncGroupResult r;
+  r.generation = g.generation;
+  r.protocol = g.protocol;
+  std::unique_ptr<PartitionAssignor> assignor = MakeAssignor(g.protocol);
+  if (assignor != nullptr) {
+    auto protocols = assignor->supported_protocols();
+    if (std::find(protocols.begin(), protocols.end(), RebalanceProtocol::kCooperative) !=
+        protocols.end()) {
+      r.rebalance_protocol = RebalanceProtocol::kCooperative;
+    }
+  }
+  r.assignment = m->assignment;
+  return std::optional<SyncGroupResult>(std::move(r));
+}
+
+absl::Status GroupCoordinator::Heartbeat(const std::string& group_id, const std::string& member_id,
+                                         int32_t generation, bool polled) {
+  MutexLock l(&impl_->mu);
+  int64_t now = impl_->Now();
+  auto git = impl_->groups.find(group_id);
+  if (git == impl_->groups.end()) return UnknownMember(group_id, member_id);
+  Group& g = git->second;
+  {
+    // Record the heartbeat before expiring anyone, so a slow poller is not removed by the very
+    // poll that shows it alive.
+    auto it = g.members.find(member_id);
+    if (it != g.members.end()) {
+      it->second.last_heartbeat_ms = now;
+      if (polled) it->second.last_poll_ms = now;
+    }
+  }
+  impl_->ExpireMembers(g, now);
+  impl_->TryComplete(g, now);
+  BROOK_ASSIGN_OR_RETURN(Member * m, impl_->FindMember(g, member_id));
+  (void)m;
+  if (g.state == GroupState::kPreparingRebalance) {
+    return GroupError(absl::StatusCode::kAborted, ErrorCode::kRebalanceInProgress,
+                      fmt::format("group {} is rebalancing: join again", g.id));
+  }
+  if (generation != g.generation) {
+    return GroupError(absl::StatusCode::kFailedPrecondition, ErrorCode::kIllegalGeneration,
+                      fmt::format("group {}: generation {} is not the current {}", g.id, generation,
+                                  g.generation));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GroupCoordinator::Leave(const std::string& group_id, const std::string& member_id) {
+  MutexLock l(&impl_->mu);
+  auto git = impl_->groups.find(group_id);
+  if (git == impl_->groups.end()) return UnknownMember(group_id, member_id);
+  Group& g = git->second;
+  BROOK_ASSIGN_OR_RETURN(Member * m, impl_->FindMember(g, member_id));
+  m->waiter = nullptr;
+  impl_->RemoveMember(g, member_id, "left the group", impl_->Now());
+  return absl::OkStatus();
+}
+
+void GroupCoordinator::StopHeartbeats(const std::string& group_id, const std::string& member_id) {
+  MutexLock l(&impl_->mu);
+  auto git = impl_->groups.find(group_id);
+  if (git == impl_->groups.end()) return;
+  auto it = git->second.members.find(member_id);
+  if (it == git->second.members.end()) return;
+  it->second.heartbeats_stopped = true;
+  it->second.waiter = nullptr;
+  it->second.last_heartbeat_ms = impl_->Now();
+}
+
+absl::Status GroupCoordinator::Commit(const std::string& group_id, const std::string& member_id,
+                                      int32_t generation, const OffsetMap& offsets) {
+  if (group_id.empty() || group_id.size() > kMaxGroupIdBytes) {
+    return GroupError(absl::StatusCode::kInvalidArgument, ErrorCode::kInvalidGroupId,
+                      fmt::format("group id must be 1-{} bytes", kMaxGroupIdBytes));
+  }
+  for (const auto& [tp, om] : offsets) {
+    if (om.offset < 0) {
+      return absl::InvalidArgumentError(
+          fmt::format("group {}: commit of offset {} for {}-{}: offsets are >= 0", group_id,
+                      om.offset, tp.topic, tp.partition));
+    }
+    if (om.metadata.size() > kMaxMetadataBytes) {
+      return absl::InvalidArgumentError(
+          fmt::format("group {}: commit metadata for {}-{} is {} bytes, over the {}-byte limit",
+                      group_id, tp.topic, tp.partition, om.metadata.size(), kMaxMetadataBytes));
+    }
+  }
+  MutexLock commit(&impl_->commit_mu);
+  {
+    MutexLock l(&impl_->mu);
+    Group& g = impl_->groups[group_id];
+    g.id = group_id;
+    if (member_id.empty() && generation < 0) {
+      if (!g.members.empty()) {
+        return GroupError(absl::StatusCode::kFailedPrecondition, ErrorCode::kUnknownMemberId,
+                          fmt::format("group {} has members: commits need a member id and "
+                                      "generation",
+                                      group_id));
+      }
+    } else {
+      BROOK_ASSIGN_OR_RETURN(Member * m, impl_->FindMember(g, member_id));
+      (void)m;
+      if (generation != g.generation) {
+        return GroupError(absl::StatusCode::kFailedPrecondition, ErrorCode::kIllegalGeneration,
+                          fmt::format("group {}: commit from generation {}, the group is at {}",
+                                      group_id, generation, g.generation));
+      }
+    }
+  }
+  int64_t now_ms = impl_->options.clock->NowMs();
+  std::vector<std::pair<std::string, std::optional<std::string>>> records;
+  for (const auto& [tp, om] : offsets) {
+    records.emplace_back(
+        group::EncodeKey(group::OffsetCommitKey{group_id, tp}),
+        group::EncodeValue(group::OffsetCommitValue{
+            .offset = om.offset, .metadata = om.metadata, .commit_timestamp_ms = now_ms}));
+  }
+  BROOK_RETURN_IF_ERROR(impl_->AppendRecords(group_id, records, impl_->options.commit_durability));
+  MutexLock l(&impl_->mu);
+  Group& g = impl_->groups[group_id];
+  for (const auto& [tp, om] : offsets) {
+    g.offsets[tp] = {om.offset, om.metadata, now_ms};
+  }
+  return absl::OkStatus();
+}
+
+OffsetMap GroupCoordinator::Committed(const std::string& group_id,
+                                      const std::vector<TopicPartition>& partitions) const {
+  MutexLock l(&impl_->mu);
+  auto git = impl_->groups.find(group_id);
+  if (git == impl_->groups.end()) return {};
+  if (partitions.empty()) return git->second.offsets;
+  OffsetMap out;
+  for (const TopicPartition& tp : partitions) {
+    auto it = git->second.offsets.find(tp);
+    if (it != git->second.offsets.end()) out.emplace(tp, it->second);
+  }
+  return out;
+}
+
+absl::Status GroupCoordinator::Step() {
+  std::vector<std::string> expired;
+  {
+    MutexLock l(&impl_->mu);
+    int64_t now = impl_->Now();
+    for (auto& [id, g] : impl_->groups) {
+      impl_->ExpireMembers(g, now);
+      impl_->TryComplete(g, now);
+      if (impl_->options.offsets_retention.count() >= 0 && g.state == GroupState::kEmpty &&
+          !g.offsets.empty() && now - g.empty_since_ms > impl_->options.offsets_retention.count()) {
+        expired.push_back(id);
+      }
+    }
+  }
+  absl::Status first;
+  for (const std::string& id : expired) {
+    absl::Status s = DeleteGroup(id);
+    if (!s.ok() && first.ok()) first = s;
+  }
+  return first;
+}
+
+std::vector<GroupListing> GroupCoordinator::ListGroups() const {
+  MutexLock l(&impl_->mu);
+  std::vector<GroupListing> out;
+  for (const auto& [id, g] : impl_->groups) {
+    if (g.members.empty() && g.offsets.empty()) continue;
+    out.push_back({id, g.state, static_cast<int>(g.members.size())});
+  }
+  return out;
+}
+
+absl::StatusOr<GroupDescription> GroupCoordinator::DescribeGroup(
+    const std::string& group_id) const {
+  MutexLock l(&impl_->mu);
+  auto git = impl_->groups.find(group_id);
+  if (git == impl_->groups.end() || (git->second.members.empty() && git->second.offsets.empty())) {
+    return GroupError(absl::StatusCode::kNotFound, ErrorCode::kGroupIdNotFound,
+                      fmt::format("group {} does not exist", group_id));
+  }
+  const Group& g = git->second;
+  GroupDescription d;
+  d.group_id = g.id;
+  d.state = g.state;
+  d.protocol = g.protocol;
+  d.generation = g.generation;
+  d.leader = g.leader;
+  for (const auto& [id, m] : g.members) {
+    d.members.push_back({m.id, m.instance_id, m.client_id, m.topics, m.assignment});
+  }
+  for (const auto& [tp, om] : g.offsets) {
+    d.offsets.push_back({.partition = tp, .committed_offset = om.offset, .metadata = om.metadata});
+  }
+  return d;
+}
+
+absl::Status GroupCoordinator::DeleteGroup(const std::string& group_id) {
+  MutexLock commit(&impl_->commit_mu);
+  std::vector<std::pair<std::string, std::optional<std::string>>> records;
+  {
+    MutexLock l(&impl_->mu);
+    auto git = impl_->groups.find(group_id);
+    if (git == impl_->groups.end()) {
+      return GroupError(absl::StatusCode::kNotFound, ErrorCode::kGroupIdNotFound,
+                        fmt::format("group {} does not exist", group_id));
+    }
+    if (!git->second.members.empty()) {
+      return GroupError(
+          absl::StatusCode::kFailedPrecondition, ErrorCode::kNonEmptyGroup,
+          fmt::format("group {} has {} members", group_id, git->second.members.size()));
+    }
+    for (const auto& [tp, om] : git->second.offsets) {
+      records.emplace_back(group::EncodeKey(group::OffsetCommitKey{group_id, tp}), std::nullopt);
+    }
+    records.emplace_back(group::EncodeKey(group::GroupMetadataKey{group_id}), std::nullopt);
+  }
+  BROOK_RETURN_IF_ERROR(impl_->AppendRecords(group_id, records, impl_->options.commit_durability));
+  MutexLock l(&impl_->mu);
+  auto git = impl_->groups.find(group_id);
+  if (git != impl_->groups.end() && git->second.members.empty()) impl_->groups.erase(git);
+  return absl::OkStatus();
+}
+
+}  // namespace brook::detail
+namespace brook {
+
+std::string_view GroupStateName(GroupState state) {
+  switch (state) {
+    case GroupState::kEmpty:
+      return "Empty";
+    case GroupState::kPreparingRebalance:
+      return "PreparingRebalance";
+    case GroupState::kCompletingRebalance:
+      return "CompletingRebalance";
+    case GroupState::kStable:
+      return "Stable";
+    case GroupState::kDead:
+      return "Dead";
+  }
+  return "Unknown";
+}
+
+}  // namespace brook
