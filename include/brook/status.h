@@ -46,6 +46,7 @@ enum class ErrorCode : int16_t {
   kInvalidProducerEpoch = 47,
   kKafkaStorageError = 56,
   kUnknownProducerId = 59,
+  kUnsupportedCompressionType = 76,
   kInvalidRecord = 87,
   kProducerFenced = 90,
 };
