@@ -30,13 +30,13 @@ namespace brook {
 namespace format {
 namespace {
 
-absl::Status Corrupt(Compression codec, std::string_view what) {
+[[maybe_unused]] absl::Status Corrupt(Compression codec, std::string_view what) {
   return WithErrorCode(absl::InvalidArgumentError(absl::StrFormat(
                            "%s: %s", std::string(CompressionName(codec)), std::string(what))),
                        ErrorCode::kCorruptMessage);
 }
 
-absl::Status TooLarge(Compression codec, size_t max_bytes) {
+[[maybe_unused]] absl::Status TooLarge(Compression codec, size_t max_bytes) {
   return WithErrorCode(absl::InvalidArgumentError(
                            absl::StrFormat("%s: decompresses to more than the limit of %d bytes",
                                            CompressionName(codec), max_bytes)),
@@ -379,8 +379,8 @@ std::string_view CompressionName(Compression codec) {
   }
 }
 
-absl::Status Compress(Compression codec, std::span<const std::byte> input,
-                      std::vector<std::byte>* out) {
+absl::Status Compress(Compression codec, [[maybe_unused]] std::span<const std::byte> input,
+                      [[maybe_unused]] std::vector<std::byte>* out) {
   switch (codec) {
 #ifdef BROOK_HAVE_ZLIB
     case Compression::kGzip:
@@ -403,8 +403,8 @@ absl::Status Compress(Compression codec, std::span<const std::byte> input,
   }
 }
 
-absl::Status Decompress(Compression codec, std::span<const std::byte> input, size_t max_bytes,
-                        std::vector<std::byte>* out) {
+absl::Status Decompress(Compression codec, [[maybe_unused]] std::span<const std::byte> input,
+                        size_t max_bytes, std::vector<std::byte>* out) {
   [[maybe_unused]] Output output(out, input.size(), max_bytes);
   switch (codec) {
 #ifdef BROOK_HAVE_ZLIB
