@@ -10,7 +10,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config libabsl-dev libfmt-dev libxxhash-dev catch2
-  libbenchmark-dev libsqlite3-dev)
+  libbenchmark-dev libsqlite3-dev liblz4-dev libzstd-dev zlib1g-dev libsnappy-dev)
 extras=(librocksdb-dev clang lld)
 # Installed with the extras when the distribution has them: Debian 12 ships clang's sanitizer and
 # libFuzzer runtimes separately (only recommended by clang).

@@ -3,11 +3,13 @@
 #define BROOK_BROOK_H_
 
 #include "brook/clock.h"
+#include "brook/compression.h"
 #include "brook/crc32c.h"
 #include "brook/file_system.h"
 #include "brook/log.h"
 #include "brook/log_cleaner.h"
 #include "brook/log_options.h"
+#include "brook/partitioner.h"
 #include "brook/record_batch.h"
 #include "brook/record_batch_builder.h"
 #include "brook/status.h"

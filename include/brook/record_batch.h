@@ -6,7 +6,8 @@
 // `RecordBatchView::Parse` validates before anything is read: the header's length, magic and
 // counts, the CRC-32C over bytes [21, end), and (with Verify::kFull) the structure of every record.
 // Bad bytes give DataLoss (checksum) or InvalidArgument (structure) naming the byte position;
-// parsing never reads outside the span and never allocates.
+// parsing never reads outside the span, and never allocates except to decompress a compressed
+// batch's records for Verify::kFull (bounded by kMaxDecompressedRecordsBytes).
 //
 //   absl::StatusOr<brook::RecordBatchView> batch = brook::RecordBatchView::Parse(bytes);
 //   if (!batch.ok()) return batch.status();
@@ -163,8 +164,17 @@ inline RecordView::HeaderRange RecordView::headers() const {
 enum class Verify : uint8_t {
   kHeader,    // length, magic and counts; no CRC, no record walk
   kChecksum,  // kHeader and the CRC-32C
-  kFull,      // kChecksum and the structure of every record (uncompressed batches)
+  // kChecksum and the structure of every record. A compressed batch is decompressed (into a
+  // temporary buffer, at most kMaxDecompressedRecordsBytes) to check its records, as Kafka's
+  // leader validates produced batches; a codec this build lacks fails with
+  // ErrorCode::kUnsupportedCompressionType.
+  kFull,
 };
+
+// The most bytes of records Verify::kFull decompresses from one compressed batch; a batch that
+// inflates past it is rejected (InvalidArgument, ErrorCode::kMessageTooLarge), so a small hostile
+// batch cannot make brook allocate without bound. 64 MiB.
+inline constexpr size_t kMaxDecompressedRecordsBytes = size_t{64} << 20;
 
 // A RecordBatch v2 in memory. See the file comment.
 class RecordBatchView {
@@ -215,7 +225,8 @@ class RecordBatchView {
   // Recomputes the CRC and compares it with the stored one.
   bool crc_ok() const;
 
-  // The records, decoded lazily. Empty for compressed batches (brook does not decompress yet).
+  // The records, decoded lazily. Empty for compressed batches: views cannot point into
+  // decompressed bytes; DecompressBatch (brook/compression.h) gives an uncompressed copy.
   // On a batch parsed with less than Verify::kFull, iteration stops early at malformed bytes.
   RecordRange records() const;
 

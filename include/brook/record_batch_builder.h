@@ -41,6 +41,11 @@ struct RecordBatchOptions {
   bool control = false;
   // Default: CreateTime (the timestamps passed to Append).
   TimestampType timestamp_type = TimestampType::kCreateTime;
+  // Codec for the records section, framed as Kafka frames it (brook/compression.h). A codec this
+  // build lacks (CompressionSupported() false) is not an error: Finish() then writes the batch
+  // uncompressed, which every reader accepts, and compression() says so. Callers that must
+  // compress check CompressionSupported() when they are configured. Default: none.
+  Compression compression = Compression::kNone;
 };
 
 class RecordBatchBuilder {
@@ -54,9 +59,13 @@ class RecordBatchBuilder {
 
   int32_t records_count() const { return records_count_; }
   bool empty() const { return records_count_ == 0; }
-  // The size the batch has once finished (it grows with each Append).
-  size_t size_bytes() const { return buffer_.size(); }
+  // Before Finish: the size of the batch uncompressed (it grows with each Append). After: the
+  // size of the finished batch, compressed or not.
+  size_t size_bytes() const { return finished_ ? finished_bytes().size() : buffer_.size(); }
   bool finished() const { return finished_; }
+  // The codec of the finished batch: options.compression, or kNone when this build cannot
+  // compress with it. Before Finish, the codec Finish will try.
+  Compression compression() const { return compression_; }
 
   // Sets the idempotent-producer fields (a producer numbers a batch when it sends it, not when
   // it starts it). Requires !finished().
@@ -66,8 +75,9 @@ class RecordBatchBuilder {
     options_.base_sequence = base_sequence;
   }
 
-  // Seals the batch (header and CRC) and returns its bytes, valid until the next Reset() or the
-  // builder's destruction. Calling it again returns the same bytes.
+  // Seals the batch (compressing the records if asked, then header and CRC) and returns its bytes,
+  // valid until the next Reset() or the builder's destruction. Calling it again returns the same
+  // bytes. Uncompressed batches are sealed in place, with no copy.
   std::span<const std::byte> Finish();
 
   // Starts a new, empty batch, keeping the buffer's capacity.
@@ -75,8 +85,18 @@ class RecordBatchBuilder {
   void Reset() { Reset(options_); }
 
  private:
+  std::span<const std::byte> finished_bytes() const {
+    return compression_ == Compression::kNone ? std::span<const std::byte>(buffer_)
+                                              : std::span<const std::byte>(compressed_);
+  }
+  void SealHeader(std::vector<std::byte>* batch) const;
+
   RecordBatchOptions options_;
+  Compression compression_ = Compression::kNone;
+  // The header and the records, uncompressed.
   std::vector<std::byte> buffer_;
+  // The finished batch when compressed (capacity kept across Reset, like buffer_).
+  std::vector<std::byte> compressed_;
   int32_t records_count_ = 0;
   int64_t base_timestamp_ = kNoTimestamp;
   int64_t max_timestamp_ = kNoTimestamp;

@@ -59,6 +59,7 @@ enum class ErrorCode : int16_t {
   kUnknownProducerId = 59,
   kNonEmptyGroup = 68,
   kGroupIdNotFound = 69,
+  kUnsupportedCompressionType = 76,
   kFencedInstanceId = 82,
   kInvalidRecord = 87,
   kProducerFenced = 90,

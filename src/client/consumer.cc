@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "broker/partition_waiter.h"
+#include "brook/compression.h"
 #include "brook/status.h"
 #include "fmt/format.h"
 #include "group/group_coordinator.h"
@@ -139,6 +140,7 @@ class ConsumerImpl {
   // The last Poll's records point into these.
   std::vector<ReadResult> held_;
   std::vector<std::shared_ptr<Partition>> held_partitions_;
+  std::deque<std::vector<std::byte>> decompressed_;  // compressed batches' records
 
   // CommitAsync: a worker thread, started on first use.
   Mutex async_mu_;
@@ -429,8 +431,23 @@ absl::Status ConsumerImpl::Fetch(ConsumerRecords* records) {
         a.position = std::max(a.position, batch.next_offset());
         continue;
       }
+      RecordBatchView view = batch;
+      if (batch.compression() != Compression::kNone) {
+        absl::StatusOr<std::vector<std::byte>> plain =
+            DecompressBatch(batch, options_.max_decompressed_batch_bytes);
+        if (!plain.ok()) {
+          return absl::Status(plain.status().code(),
+                              fmt::format("{}-{}: {}", tp.topic, tp.partition,
+                                          plain.status().message()));
+        }
+        decompressed_.push_back(std::move(*plain));
+        absl::StatusOr<RecordBatchView> parsed =
+            RecordBatchView::Parse(decompressed_.back(), Verify::kHeader);
+        if (!parsed.ok()) return parsed.status();
+        view = *parsed;
+      }
       bool whole = true;
-      for (const RecordView& record : batch.records()) {
+      for (const RecordView& record : view.records()) {
         if (record.offset() < a.position) continue;
         if (record.offset() >= high_watermark || budget == 0) {
           whole = false;
@@ -475,6 +492,7 @@ absl::StatusOr<ConsumerRecords> ConsumerImpl::Poll(std::chrono::milliseconds tim
   if (closed_) return absl::FailedPreconditionError("consumer is closed");
   held_.clear();
   held_partitions_.clear();
+  decompressed_.clear();
   RunAsyncCallbacks();
   auto deadline = SteadyClock::now() + timeout;
   ConsumerRecords records;
@@ -673,6 +691,7 @@ absl::Status ConsumerImpl::Close() {
   }
   held_.clear();
   held_partitions_.clear();
+  decompressed_.clear();
   closed_ = true;
   return result;
 }

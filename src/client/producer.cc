@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
+#include "brook/compression.h"
 #include "brook/record_batch_builder.h"
 #include "brook/status.h"
 #include "fmt/format.h"
@@ -189,7 +190,7 @@ void ProducerImpl::Release(size_t bytes) {
 
 std::unique_ptr<Batch> ProducerImpl::NewBatch(PartitionQueue& q) {
   RecordBatchOptions batch_options;
-  // COMPRESSION-MERGE batch_options.compression = options_.compression;
+  batch_options.compression = options_.compression;
   std::unique_ptr<Batch> b;
   if (!q.spare.empty()) {
     b = std::move(q.spare.back());
@@ -423,7 +424,7 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(Broker& broker,
   if (options.linger.count() < 0) {
     return absl::InvalidArgumentError("ProducerOptions.linger must not be negative");
   }
-  if (options.compression != Compression::kNone) {  // COMPRESSION-MERGE
+  if (!CompressionSupported(options.compression)) {
     return absl::InvalidArgumentError(
         fmt::format("ProducerOptions.compression: brook was built without codec {}",
                     static_cast<int>(options.compression)));

@@ -1,11 +1,15 @@
 #include "brook/record_batch.h"
 
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "brook/crc32c.h"
 #include "brook/status.h"
+#include "format/compression.h"
+#include "util/status_macros.h"
 
 namespace brook {
 namespace {
@@ -14,6 +18,52 @@ using namespace batch_layout;
 
 absl::Status Corrupt(std::string message) {
   return WithErrorCode(absl::InvalidArgumentError(std::move(message)), ErrorCode::kCorruptMessage);
+}
+
+// Every record takes at least 7 bytes (length, attributes, timestamp delta, offset delta, key and
+// value lengths, header count), so a count beyond that is a lie we can reject early.
+constexpr int64_t kMinRecordBytes = 7;
+
+// Walks the `count` records in [begin, end), which belong to `view` (they are its own records, or
+// its decompressed records; `where` says which, for messages). Positions in messages are relative
+// to `origin`.
+absl::Status CheckRecords(const RecordBatchView& view, const std::byte* origin,
+                          const std::byte* begin, const std::byte* end, std::string_view where) {
+  int32_t count = view.records_count();
+  int32_t last_delta = view.last_offset_delta();
+  if (static_cast<int64_t>(count) * kMinRecordBytes > end - begin) {
+    return Corrupt(absl::StrFormat("record batch at base offset %d claims %d records in %d bytes%s",
+                                   view.base_offset(), count, end - begin, where));
+  }
+  std::optional<int64_t> log_append_time;
+  if (view.timestamp_type() == TimestampType::kLogAppendTime)
+    log_append_time = view.max_timestamp();
+  int64_t previous_offset = -1;
+  const std::byte* p = begin;
+  RecordView record;
+  for (int32_t i = 0; i < count; ++i) {
+    const std::byte* next =
+        RecordView::Decode(p, end, 0, view.base_timestamp(), log_append_time, &record);
+    if (next == nullptr) {
+      return Corrupt(
+          absl::StrFormat("record %d at byte %d%s of the batch at base offset %d is malformed", i,
+                          p - origin, where, view.base_offset()));
+    }
+    if (record.offset() <= previous_offset || record.offset() > last_delta) {
+      return Corrupt(absl::StrFormat(
+          "record %d at byte %d%s of the batch at base offset %d has offset delta %d (previous "
+          "%d, last %d)",
+          i, p - origin, where, view.base_offset(), record.offset(), previous_offset, last_delta));
+    }
+    previous_offset = record.offset();
+    p = next;
+  }
+  if (p != end) {
+    return Corrupt(
+        absl::StrFormat("record batch at base offset %d has %d bytes after its %d records%s",
+                        view.base_offset(), end - p, count, where));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -60,8 +110,9 @@ absl::StatusOr<RecordBatchView> RecordBatchView::Parse(std::span<const std::byte
     return Corrupt(
         absl::StrFormat("record batch base offset %d is out of range", view.base_offset()));
   }
-  // Every record takes at least 7 bytes, so a count beyond that is a lie we can reject early.
-  if (static_cast<int64_t>(count) * 7 > static_cast<int64_t>(size - kHeaderSize)) {
+  // Compressed records can be far smaller than 7 bytes each; kFull checks them once inflated.
+  if (view.compression() == Compression::kNone &&
+      static_cast<int64_t>(count) * kMinRecordBytes > static_cast<int64_t>(size - kHeaderSize)) {
     return Corrupt(
         absl::StrFormat("record batch claims %d records in %d bytes", count, size - kHeaderSize));
   }
@@ -75,37 +126,24 @@ absl::StatusOr<RecordBatchView> RecordBatchView::Parse(std::span<const std::byte
                                             view.base_offset(), size, expected, actual)),
         ErrorCode::kCorruptMessage);
   }
-  if (verify == Verify::kChecksum || view.compression() != Compression::kNone) return view;
+  if (verify == Verify::kChecksum) return view;
 
-  const std::byte* p = data + kHeaderSize;
-  const std::byte* end = data + size;
-  std::optional<int64_t> log_append_time;
-  if (view.timestamp_type() == TimestampType::kLogAppendTime)
-    log_append_time = view.max_timestamp();
-  int64_t previous_offset = -1;
-  RecordView record;
-  for (int32_t i = 0; i < count; ++i) {
-    const std::byte* next =
-        RecordView::Decode(p, end, 0, view.base_timestamp(), log_append_time, &record);
-    if (next == nullptr) {
-      return Corrupt(
-          absl::StrFormat("record %d at byte %d of the batch at base offset %d is malformed", i,
-                          p - data, view.base_offset()));
-    }
-    if (record.offset() <= previous_offset || record.offset() > last_delta) {
-      return Corrupt(absl::StrFormat(
-          "record %d at byte %d of the batch at base offset %d has offset delta %d (previous %d, "
-          "last %d)",
-          i, p - data, view.base_offset(), record.offset(), previous_offset, last_delta));
-    }
-    previous_offset = record.offset();
-    p = next;
+  if (view.compression() == Compression::kNone) {
+    BROOK_RETURN_IF_ERROR(CheckRecords(view, data, data + kHeaderSize, data + size, ""));
+    return view;
   }
-  if (p != end) {
-    return Corrupt(
-        absl::StrFormat("record batch at base offset %d has %d bytes after its %d records",
-                        view.base_offset(), end - p, count));
+  // Kafka's leader decompresses produced batches to validate their records; so does kFull.
+  std::vector<std::byte> records;
+  absl::Status inflated = format::Decompress(view.compression(), view.bytes().subspan(kHeaderSize),
+                                             kMaxDecompressedRecordsBytes, &records);
+  if (!inflated.ok()) {
+    return Annotate(inflated,
+                    absl::StrFormat("record batch at base offset %d", view.base_offset()));
   }
+  BROOK_RETURN_IF_ERROR(CheckRecords(view, records.data(), records.data(),
+                                     records.data() + records.size(),
+                                     absl::StrFormat(" of the %s-decompressed records",
+                                                     format::CompressionName(view.compression()))));
   return view;
 }
 

@@ -8,6 +8,7 @@
 #include "brook/detail/check.h"
 #include "brook/detail/endian.h"
 #include "brook/detail/varint.h"
+#include "format/compression.h"
 
 namespace brook {
 
@@ -20,6 +21,7 @@ RecordBatchBuilder::RecordBatchBuilder(RecordBatchOptions options) { Reset(optio
 
 void RecordBatchBuilder::Reset(RecordBatchOptions options) {
   options_ = options;
+  compression_ = options.compression;
   buffer_.assign(kHeaderSize, std::byte{0});
   records_count_ = 0;
   base_timestamp_ = kNoTimestamp;
@@ -81,29 +83,45 @@ void RecordBatchBuilder::Append(int64_t timestamp, std::optional<std::string_vie
   ++records_count_;
 }
 
+void RecordBatchBuilder::SealHeader(std::vector<std::byte>* batch) const {
+  std::byte* h = batch->data();
+  uint16_t attributes = static_cast<uint16_t>(compression_);
+  if (options_.timestamp_type == TimestampType::kLogAppendTime) attributes |= kTimestampTypeMask;
+  if (options_.transactional) attributes |= kTransactionalFlag;
+  if (options_.control) attributes |= kControlFlag;
+  StoreBig<int64_t>(h + kBaseOffset, options_.base_offset);
+  StoreBig<int32_t>(h + kLength, static_cast<int32_t>(batch->size() - kLogOverhead));
+  StoreBig<int32_t>(h + kPartitionLeaderEpoch, options_.partition_leader_epoch);
+  h[kMagic] = static_cast<std::byte>(kMagicValue);
+  StoreBig<uint16_t>(h + kAttributes, attributes);
+  StoreBig<int32_t>(h + kLastOffsetDelta, records_count_ == 0 ? 0 : records_count_ - 1);
+  StoreBig<int64_t>(h + kBaseTimestamp, base_timestamp_);
+  StoreBig<int64_t>(h + kMaxTimestamp, max_timestamp_);
+  StoreBig<int64_t>(h + kProducerId, options_.producer_id);
+  StoreBig<int16_t>(h + kProducerEpoch, options_.producer_epoch);
+  StoreBig<int32_t>(h + kBaseSequence, options_.base_sequence);
+  StoreBig<int32_t>(h + kRecordsCount, records_count_);
+  StoreBig<uint32_t>(h + kCrc, Crc32c(h + kAttributes, batch->size() - kAttributes));
+}
+
 std::span<const std::byte> RecordBatchBuilder::Finish() {
   if (!finished_) {
-    std::byte* h = buffer_.data();
-    uint16_t attributes = 0;
-    if (options_.timestamp_type == TimestampType::kLogAppendTime) attributes |= kTimestampTypeMask;
-    if (options_.transactional) attributes |= kTransactionalFlag;
-    if (options_.control) attributes |= kControlFlag;
-    StoreBig<int64_t>(h + kBaseOffset, options_.base_offset);
-    StoreBig<int32_t>(h + kLength, static_cast<int32_t>(buffer_.size() - kLogOverhead));
-    StoreBig<int32_t>(h + kPartitionLeaderEpoch, options_.partition_leader_epoch);
-    h[kMagic] = static_cast<std::byte>(kMagicValue);
-    StoreBig<uint16_t>(h + kAttributes, attributes);
-    StoreBig<int32_t>(h + kLastOffsetDelta, records_count_ == 0 ? 0 : records_count_ - 1);
-    StoreBig<int64_t>(h + kBaseTimestamp, base_timestamp_);
-    StoreBig<int64_t>(h + kMaxTimestamp, max_timestamp_);
-    StoreBig<int64_t>(h + kProducerId, options_.producer_id);
-    StoreBig<int16_t>(h + kProducerEpoch, options_.producer_epoch);
-    StoreBig<int32_t>(h + kBaseSequence, options_.base_sequence);
-    StoreBig<int32_t>(h + kRecordsCount, records_count_);
-    StoreBig<uint32_t>(h + kCrc, Crc32c(h + kAttributes, buffer_.size() - kAttributes));
+    if (compression_ != Compression::kNone) {
+      // The header goes in front of the compressed records; SealHeader fills it in below.
+      compressed_.assign(buffer_.begin(), buffer_.begin() + kHeaderSize);
+      absl::Status s = format::Compress(
+          compression_, std::span<const std::byte>(buffer_).subspan(kHeaderSize), &compressed_);
+      // Unsupported codec (or a compressor failure, or output past the int32 length field):
+      // the batch goes out uncompressed, which is always valid.
+      if (!s.ok() || compressed_.size() - kLogOverhead >
+                         static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
+        compression_ = Compression::kNone;
+      }
+    }
+    SealHeader(compression_ == Compression::kNone ? &buffer_ : &compressed_);
     finished_ = true;
   }
-  return buffer_;
+  return finished_bytes();
 }
 
 }  // namespace brook

@@ -39,6 +39,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "KAFKA_STORAGE_ERROR";
     case ErrorCode::kUnknownProducerId:
       return "UNKNOWN_PRODUCER_ID";
+    case ErrorCode::kUnsupportedCompressionType:
+      return "UNSUPPORTED_COMPRESSION_TYPE";
     case ErrorCode::kInvalidRecord:
       return "INVALID_RECORD";
     case ErrorCode::kProducerFenced:
