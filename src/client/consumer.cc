@@ -374,10 +374,9 @@ absl::Status ConsumerImpl::ResetPosition(const TopicPartition& tp, Assigned& a,
     case OffsetReset::kNone:
       break;
   }
-  return WithErrorCode(
-      absl::OutOfRangeError(fmt::format("{}-{}: {} and auto_offset_reset is none", tp.topic,
-                                        tp.partition, why)),
-      ErrorCode::kOffsetOutOfRange);
+  return WithErrorCode(absl::OutOfRangeError(fmt::format("{}-{}: {} and auto_offset_reset is none",
+                                                         tp.topic, tp.partition, why)),
+                       ErrorCode::kOffsetOutOfRange);
 }
 
 absl::Status ConsumerImpl::ResolvePosition(const TopicPartition& tp, Assigned& a) {
@@ -391,8 +390,7 @@ absl::Status ConsumerImpl::ResolvePosition(const TopicPartition& tp, Assigned& a
         a.position = offset;
         return absl::OkStatus();
       }
-      return ResetPosition(tp, a,
-                           fmt::format("the committed offset {} is out of range", offset));
+      return ResetPosition(tp, a, fmt::format("the committed offset {} is out of range", offset));
     }
   }
   return ResetPosition(tp, a, "there is no committed offset");
@@ -411,14 +409,14 @@ absl::Status ConsumerImpl::Fetch(ConsumerRecords* records) {
     BROOK_RETURN_IF_ERROR(ResolvePosition(tp, a));
     int64_t high_watermark = a.partition->high_watermark();
     if (a.position >= high_watermark) continue;
-    absl::StatusOr<ReadResult> read = a.partition->Read(
-        a.position,
-        ReadOptions{.max_bytes = options_.max_partition_fetch_bytes, .verify = options_.check_crcs});
+    absl::StatusOr<ReadResult> read =
+        a.partition->Read(a.position, ReadOptions{.max_bytes = options_.max_partition_fetch_bytes,
+                                                  .verify = options_.check_crcs});
     if (!read.ok()) {
       if (Is(read.status(), ErrorCode::kOffsetOutOfRange) &&
           a.position < a.partition->start_offset()) {
-        BROOK_RETURN_IF_ERROR(ResetPosition(
-            tp, a, fmt::format("position {} is below the start offset", a.position)));
+        BROOK_RETURN_IF_ERROR(
+            ResetPosition(tp, a, fmt::format("position {} is below the start offset", a.position)));
         continue;
       }
       return read.status();
@@ -436,9 +434,9 @@ absl::Status ConsumerImpl::Fetch(ConsumerRecords* records) {
         absl::StatusOr<std::vector<std::byte>> plain =
             DecompressBatch(batch, options_.max_decompressed_batch_bytes);
         if (!plain.ok()) {
-          return absl::Status(plain.status().code(),
-                              fmt::format("{}-{}: {}", tp.topic, tp.partition,
-                                          plain.status().message()));
+          return absl::Status(
+              plain.status().code(),
+              fmt::format("{}-{}: {}", tp.topic, tp.partition, plain.status().message()));
         }
         decompressed_.push_back(std::move(*plain));
         absl::StatusOr<RecordBatchView> parsed =
@@ -545,8 +543,8 @@ absl::Status ConsumerImpl::SeekTo(const std::vector<TopicPartition>& partitions,
       return absl::FailedPreconditionError(
           fmt::format("{}-{} is not assigned to this consumer", tp.topic, tp.partition));
     }
-    it->second.position = beginning ? it->second.partition->start_offset()
-                                    : it->second.partition->high_watermark();
+    it->second.position =
+        beginning ? it->second.partition->start_offset() : it->second.partition->high_watermark();
   }
   return absl::OkStatus();
 }

@@ -57,7 +57,8 @@ TEST_CASE("Broker creates, lists, describes, grows and deletes topics, and keeps
 TEST_CASE("Broker refuses bad topic names and a second opener of its directory", "[broker]") {
   testing::TempDir dir;
   auto broker = OpenBroker(dir.path());
-  for (const std::string& bad : std::vector<std::string>{"", ".", "..", "a b", "a/b", "__mine", std::string(250, 'x')}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", ".", "..", "a b", "a/b", "__mine", std::string(250, 'x')}) {
     INFO(bad);
     REQUIRE(absl::IsInvalidArgument(broker->CreateTopic(bad, {})));
   }

@@ -13,8 +13,8 @@
 namespace brook::testing {
 
 // Opens a Broker with no background threads (tests drive Tick()) unless `options` say otherwise.
-inline std::unique_ptr<Broker> OpenBroker(const std::string& dir, BrokerOptions options = {
-                                                                      .background_threads = 0}) {
+inline std::unique_ptr<Broker> OpenBroker(const std::string& dir,
+                                          BrokerOptions options = {.background_threads = 0}) {
   absl::StatusOr<std::unique_ptr<Broker>> broker = Broker::Open(dir, std::move(options));
   REQUIRE(broker.ok());
   return std::move(*broker);

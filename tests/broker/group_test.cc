@@ -1,0 +1,445 @@
+// Consumer groups: assignment, rebalances, commits, liveness and static membership, through the
+// public Producer / Consumer / Broker API.
+#include <atomic>
+#include <functional>
+#include <map>
+#include <numeric>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "brook/broker.h"
+#include "brook/consumer.h"
+#include "brook/producer.h"
+#include "brook/status.h"
+#include "group/group_coordinator.h"
+#include "support/batches.h"
+#include "support/broker.h"
+#include "support/catch.h"
+#include "support/seed.h"
+#include "support/temp_dir.h"
+
+namespace brook {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::MakeConsumer;
+using testing::MakeProducer;
+using testing::OpenBroker;
+using testing::SendSync;
+
+BrokerOptions GroupBrokerOptions(Clock* clock = nullptr) {
+  return {.background_threads = 0, .group_min_session_timeout = milliseconds(1), .clock = clock};
+}
+
+// Produces `count` records with values "<partition>:<i>" to every partition of `topic`.
+void Fill(Producer& producer, const std::string& topic, int32_t partitions, int count) {
+  for (int32_t p = 0; p < partitions; ++p) {
+    for (int i = 0; i < count; ++i) {
+      std::string value = std::to_string(p) + ":" + std::to_string(i);
+      REQUIRE(producer.Send({.topic = topic, .value = value, .partition = p}, nullptr).ok());
+    }
+  }
+  REQUIRE(producer.Flush().ok());
+}
+
+// Polls every consumer once (round robin) until `done` says so or `rounds` run out; hands
+// every record to `on_record`.
+template <typename Done>
+void PollAll(std::vector<Consumer*> consumers, Done done, int rounds = 500,
+             const std::function<void(const ConsumerRecord&)>& on_record = nullptr) {
+  for (int r = 0; r < rounds && !done(); ++r) {
+    for (Consumer* c : consumers) {
+      absl::StatusOr<ConsumerRecords> records = c->Poll(milliseconds(0));
+      REQUIRE(records.ok());
+      if (on_record) {
+        for (const ConsumerRecord& record : *records) on_record(record);
+      }
+    }
+  }
+}
+
+TEST_CASE("Two consumers in a group split the partitions and hand over at committed offsets",
+          "[group]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 4}).ok());
+  auto producer = MakeProducer(*broker);
+  Fill(*producer, "t", 4, 10);
+
+  ConsumerOptions options{.group_id = "g",
+                          .assignors = {"range"},
+                          .auto_offset_reset = OffsetReset::kEarliest,
+                          .max_poll_records = 5};
+  auto a = MakeConsumer(*broker, options);
+  REQUIRE(a->Subscribe({"t"}).ok());
+  std::map<TopicPartition, std::vector<int64_t>> seen;
+  auto record = [&](const absl::StatusOr<ConsumerRecords>& records) {
+    REQUIRE(records.ok());
+    for (const ConsumerRecord& r : *records) {
+      seen[TopicPartition{std::string(r.topic), r.partition}].push_back(r.offset());
+    }
+  };
+  record(a->Poll(milliseconds(100)));
+  REQUIRE(a->assignment().size() == 4);
+  REQUIRE(a->generation() == 1);
+  record(a->Poll(milliseconds(0)));
+
+  auto b = MakeConsumer(*broker, options);
+  REQUIRE(b->Subscribe({"t"}).ok());
+  record(b->Poll(milliseconds(0)));  // joins: the group waits for a to rejoin
+  REQUIRE(b->assignment().empty());
+  record(a->Poll(milliseconds(0)));  // a commits, revokes, rejoins: the rebalance completes
+  record(b->Poll(milliseconds(0)));
+  REQUIRE(a->generation() == 2);
+  REQUIRE(b->generation() == 2);
+  // Range over members sorted by member id: one gets partitions 0-1, the other 2-3.
+  std::set<std::vector<TopicPartition>> split{a->assignment(), b->assignment()};
+  REQUIRE(split ==
+          std::set<std::vector<TopicPartition>>{{{"t", 0}, {"t", 1}}, {{"t", 2}, {"t", 3}}});
+  PollAll(
+      {a.get(), b.get()},
+      [&] {
+        size_t n = 0;
+        for (auto& [tp, offsets] : seen) n += offsets.size();
+        return n >= 40;
+      },
+      500,
+      [&](const ConsumerRecord& r) {
+        seen[TopicPartition{std::string(r.topic), r.partition}].push_back(r.offset());
+      });
+  // Every record exactly once, in order, across the hand-over.
+  for (int32_t p = 0; p < 4; ++p) {
+    std::vector<int64_t> expected(10);
+    std::iota(expected.begin(), expected.end(), 0);
+    REQUIRE(seen[{"t", p}] == expected);
+  }
+  absl::StatusOr<GroupDescription> d = broker->DescribeGroup("g");
+  REQUIRE(d.ok());
+  REQUIRE(d->state == GroupState::kStable);
+  REQUIRE(d->protocol == "range");
+  REQUIRE(d->members.size() == 2);
+}
+
+// A consumer thread of the group test: polls, records what it saw, and leaves (Close) when told.
+struct Member {
+  std::unique_ptr<Consumer> consumer;
+  std::thread thread;
+  std::atomic<bool> stop{false};
+  std::vector<std::pair<TopicPartition, int64_t>> seen;  // read after join()
+  absl::Status error;
+};
+
+TEST_CASE("A group of consumers delivers every record exactly once across rebalances", "[group]") {
+  uint64_t seed = testing::TestSeed();
+  std::mt19937_64 rng(seed);
+  for (std::string assignor : {"range", "roundrobin", "sticky", "cooperative-sticky"}) {
+    CAPTURE(seed, assignor);
+    testing::TempDir dir;
+    BrokerOptions broker_options = GroupBrokerOptions();
+    broker_options.background_threads = 1;
+    broker_options.tick_interval = milliseconds(20);
+    auto broker = OpenBroker(dir.path(), broker_options);
+    constexpr int32_t kPartitions = 12;
+    REQUIRE(broker->CreateTopic("jobs", {.partitions = kPartitions}).ok());
+    ConsumerOptions options{.group_id = "workers",
+                            .assignors = {assignor},
+                            .session_timeout = milliseconds(10000),
+                            .max_poll_interval = milliseconds(10000),
+                            .auto_commit_interval = milliseconds(50),
+                            .auto_offset_reset = OffsetReset::kEarliest,
+                            .max_poll_records = 7};
+    std::vector<std::unique_ptr<Member>> members;
+    auto start_member = [&] {
+      auto m = std::make_unique<Member>();
+      m->consumer = MakeConsumer(*broker, options);
+      REQUIRE(m->consumer->Subscribe({"jobs"}).ok());
+      Member* raw = m.get();
+      raw->thread = std::thread([raw] {
+        while (!raw->stop.load()) {
+          absl::StatusOr<ConsumerRecords> records = raw->consumer->Poll(milliseconds(5));
+          if (!records.ok()) {
+            raw->error = records.status();
+            return;
+          }
+          for (const ConsumerRecord& r : *records) {
+            raw->seen.emplace_back(TopicPartition{std::string(r.topic), r.partition}, r.offset());
+          }
+        }
+        raw->error = raw->consumer->Close();
+      });
+      members.push_back(std::move(m));
+    };
+    auto producer = MakeProducer(*broker);
+    int total = 0;
+    start_member();
+    for (int step = 0; step < 12; ++step) {
+      int n = std::uniform_int_distribution<int>(50, 300)(rng);
+      for (int i = 0; i < n; ++i, ++total) {
+        std::string value = std::to_string(total);
+        REQUIRE(producer->Send({.topic = "jobs", .value = value}, nullptr).ok());
+      }
+      REQUIRE(producer->Flush().ok());
+      int action = std::uniform_int_distribution<int>(0, 2)(rng);
+      size_t live = 0;
+      for (auto& m : members) live += !m->stop.load();
+      if (action == 0 || live < 2) {
+        start_member();
+      } else if (action == 1 && live > 1) {
+        for (auto& m : members) {
+          if (!m->stop.load()) {
+            m->stop.store(true);
+            m->thread.join();
+            break;
+          }
+        }
+      }
+      std::this_thread::sleep_for(milliseconds(std::uniform_int_distribution<int>(0, 30)(rng)));
+    }
+    // Let the survivors drain the topic.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      absl::StatusOr<GroupDescription> d = broker->DescribeGroup("workers");
+      REQUIRE(d.ok());
+      int64_t lag = 0;
+      for (const GroupOffset& o : d->offsets) lag += o.lag;
+      if (d->offsets.size() == kPartitions && lag == 0 && d->state == GroupState::kStable) break;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    for (auto& m : members) {
+      m->stop.store(true);
+      if (m->thread.joinable()) m->thread.join();
+      INFO(m->error);
+      REQUIRE(m->error.ok());
+    }
+    std::map<TopicPartition, std::vector<int64_t>> delivered;
+    for (auto& m : members) {
+      for (auto& [tp, offset] : m->seen) delivered[tp].push_back(offset);
+    }
+    int64_t count = 0;
+    for (int32_t p = 0; p < kPartitions; ++p) {
+      absl::StatusOr<std::shared_ptr<Partition>> partition = broker->GetPartition({"jobs", p});
+      REQUIRE(partition.ok());
+      std::vector<int64_t>& got = delivered[{"jobs", p}];
+      std::sort(got.begin(), got.end());
+      std::vector<int64_t> expected(static_cast<size_t>((*partition)->end_offset()));
+      std::iota(expected.begin(), expected.end(), 0);
+      CAPTURE(p);
+      REQUIRE(got == expected);  // every record, exactly once
+      count += static_cast<int64_t>(got.size());
+    }
+    REQUIRE(count == total);
+  }
+}
+
+TEST_CASE("A consumer that stops polling loses its partitions; another resumes from the commit",
+          "[group]") {
+  testing::TempDir dir;
+  testing::ManualClock clock;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions(&clock));
+  REQUIRE(broker->CreateTopic("t", {.partitions = 2}).ok());
+  auto producer = MakeProducer(*broker);
+  Fill(*producer, "t", 2, 20);
+  std::vector<TopicPartition> lost;
+  ConsumerOptions options{.group_id = "g",
+                          .max_poll_interval = milliseconds(1000),
+                          .enable_auto_commit = false,
+                          .auto_offset_reset = OffsetReset::kEarliest,
+                          .max_poll_records = 10};
+  options.listener.on_lost = [&](const std::vector<TopicPartition>& p) { lost = p; };
+  auto slow = MakeConsumer(*broker, options);
+  REQUIRE(slow->Subscribe({"t"}).ok());
+  absl::StatusOr<ConsumerRecords> first = slow->Poll(milliseconds(100));
+  REQUIRE(first.ok());
+  REQUIRE(first->size() == 10);
+  REQUIRE(slow->Commit().ok());
+  std::map<int32_t, int64_t> committed_at;
+  for (const TopicPartition& tp : slow->assignment())
+    committed_at[tp.partition] = *slow->Position(tp);
+
+  // The slow consumer stops polling; past max.poll.interval the coordinator drops it.
+  clock.Advance(milliseconds(1500));
+  REQUIRE(broker->Tick().ok());
+  absl::StatusOr<GroupDescription> d = broker->DescribeGroup("g");
+  REQUIRE(d.ok());
+  REQUIRE(d->members.empty());
+
+  auto other = MakeConsumer(*broker, options);
+  REQUIRE(other->Subscribe({"t"}).ok());
+  absl::StatusOr<ConsumerRecords> resumed = other->Poll(milliseconds(100));
+  REQUIRE(resumed.ok());
+  REQUIRE(other->assignment().size() == 2);
+  REQUIRE(!resumed->empty());
+  std::map<int32_t, int64_t> first_offset;
+  for (const ConsumerRecord& r : *resumed) first_offset.try_emplace(r.partition, r.offset());
+  for (const auto& [p, offset] : first_offset) REQUIRE(offset == committed_at[p]);
+
+  // The slow consumer learns on its next poll that its partitions are gone.
+  REQUIRE(slow->Poll(milliseconds(0)).ok());
+  REQUIRE(lost.size() == 2);
+  absl::Status late = slow->Commit(std::map<TopicPartition, int64_t>{{{"t", 0}, 15}});
+  REQUIRE(!late.ok());
+}
+
+TEST_CASE("A static member that restarts within the session timeout keeps its partitions",
+          "[group]") {
+  testing::TempDir dir;
+  testing::ManualClock clock;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions(&clock));
+  REQUIRE(broker->CreateTopic("t", {.partitions = 4}).ok());
+  ConsumerOptions a_options{.group_id = "g",
+                            .group_instance_id = "a",
+                            .assignors = {"range"},
+                            .session_timeout = milliseconds(5000)};
+  ConsumerOptions b_options = a_options;
+  b_options.group_instance_id = "b";
+  auto a = MakeConsumer(*broker, a_options);
+  auto b = MakeConsumer(*broker, b_options);
+  REQUIRE(a->Subscribe({"t"}).ok());
+  REQUIRE(b->Subscribe({"t"}).ok());
+  PollAll({a.get(), b.get()}, [&] {
+    return a->generation() > 0 && a->generation() == b->generation() &&
+           a->assignment().size() == 2 && b->assignment().size() == 2;
+  });
+  std::vector<TopicPartition> a_partitions = a->assignment();
+  int32_t generation = a->generation();
+  REQUIRE(a->Close().ok());  // a static member does not leave
+  a.reset();
+  clock.Advance(milliseconds(3000));
+  REQUIRE(broker->Tick().ok());
+  auto a2 = MakeConsumer(*broker, a_options);
+  REQUIRE(a2->Subscribe({"t"}).ok());
+  PollAll(
+      {a2.get(), b.get()}, [&] { return !a2->assignment().empty(); }, 10);
+  REQUIRE(a2->assignment() == a_partitions);
+  REQUIRE(a2->generation() == generation);  // no rebalance
+  REQUIRE(b->generation() == generation);
+
+  // Closed for longer than the session timeout: removed, and b takes everything.
+  REQUIRE(a2->Close().ok());
+  a2.reset();
+  clock.Advance(milliseconds(6000));
+  REQUIRE(broker->Tick().ok());
+  PollAll(
+      {b.get()}, [&] { return b->assignment().size() == 4; }, 10);
+  REQUIRE(b->assignment().size() == 4);
+  REQUIRE(b->generation() > generation);
+}
+
+TEST_CASE("Committed offsets survive a Broker restart", "[group]") {
+  testing::TempDir dir;
+  {
+    auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+    REQUIRE(broker->CreateTopic("t", {.partitions = 3}).ok());
+    auto producer = MakeProducer(*broker);
+    Fill(*producer, "t", 3, 5);
+    auto consumer = MakeConsumer(*broker, {.group_id = "g"});
+    REQUIRE(consumer->Assign({{"t", 0}, {"t", 1}, {"t", 2}}).ok());
+    REQUIRE(consumer->Commit({{{"t", 0}, 3}, {{"t", 1}, 5}}).ok());
+    REQUIRE(consumer->Commit({{{"t", 0}, 4}}).ok());
+  }
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  absl::StatusOr<GroupDescription> d = broker->DescribeGroup("g");
+  REQUIRE(d.ok());
+  REQUIRE(d->offsets.size() == 2);
+  REQUIRE(d->offsets[0].partition == TopicPartition{"t", 0});
+  REQUIRE(d->offsets[0].committed_offset == 4);
+  REQUIRE(d->offsets[0].lag == 1);
+  REQUIRE(d->offsets[1].committed_offset == 5);
+  REQUIRE(d->offsets[1].lag == 0);
+  auto consumer = MakeConsumer(*broker, {.group_id = "g", .auto_offset_reset = OffsetReset::kNone});
+  REQUIRE(consumer->Assign({{"t", 0}, {"t", 2}}).ok());
+  REQUIRE(*consumer->Position({"t", 0}) == 4);
+  // No committed offset and auto_offset_reset none: an error, as in Kafka.
+  REQUIRE(GetErrorCode(consumer->Position({"t", 2}).status()) == ErrorCode::kOffsetOutOfRange);
+  REQUIRE(broker->ListGroups().size() == 1);
+  REQUIRE(broker->DeleteGroup("g").ok());
+  REQUIRE(broker->ListGroups().empty());
+}
+
+TEST_CASE("Commits are fenced by generation and membership", "[group]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 2}).ok());
+  auto a = MakeConsumer(*broker, {.group_id = "g", .enable_auto_commit = false});
+  REQUIRE(a->Subscribe({"t"}).ok());
+  REQUIRE(a->Poll(milliseconds(50)).ok());
+  REQUIRE(a->generation() == 1);
+  // A manual-assignment commit to a group with members is refused.
+  auto outsider = MakeConsumer(*broker, {.group_id = "g"});
+  REQUIRE(outsider->Assign({{"t", 0}}).ok());
+  REQUIRE(GetErrorCode(outsider->Commit({{{"t", 0}, 1}})) == ErrorCode::kUnknownMemberId);
+  // After a rebalance, a commit from the old generation is refused.
+  auto b = MakeConsumer(*broker, {.group_id = "g", .enable_auto_commit = false});
+  REQUIRE(b->Subscribe({"t"}).ok());
+  REQUIRE(b->Poll(milliseconds(0)).ok());
+  PollAll({a.get(), b.get()}, [&] { return a->generation() == 2 && b->generation() == 2; });
+  detail::OffsetMap offsets{{{"t", 0}, {.offset = 1}}};
+  absl::Status stale = broker->coordinator().Commit("g", a->member_id(), 1, offsets);
+  REQUIRE(GetErrorCode(stale) == ErrorCode::kIllegalGeneration);
+  REQUIRE(broker->coordinator().Commit("g", a->member_id(), 2, offsets).ok());
+  REQUIRE(GetErrorCode(broker->coordinator().Commit("g", "nobody", 2, offsets)) ==
+          ErrorCode::kUnknownMemberId);
+}
+
+TEST_CASE("Consumers seek, pause, find offsets by time and report lag", "[consumer]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+  auto producer = MakeProducer(*broker);
+  for (int i = 0; i < 10; ++i) {
+    SendSync(*producer, {.topic = "t", .value = std::to_string(i), .timestamp = 1000 + i * 10});
+  }
+  TopicPartition tp{"t", 0};
+  auto consumer = MakeConsumer(*broker, {.auto_offset_reset = OffsetReset::kLatest});
+  REQUIRE(consumer->Assign({tp}).ok());
+  REQUIRE(*consumer->Position(tp) == 10);  // latest
+  REQUIRE(consumer->Lag().at(tp) == 0);
+  REQUIRE(consumer->SeekToBeginning({tp}).ok());
+  REQUIRE(consumer->Lag().at(tp) == 10);
+  absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> by_time =
+      consumer->OffsetsForTimes({{tp, 1035}});
+  REQUIRE(by_time.ok());
+  REQUIRE(by_time->at(tp) == 4);
+  REQUIRE(consumer->OffsetsForTimes({{tp, 5000}})->at(tp) == std::nullopt);
+  REQUIRE(consumer->Seek(tp, 4).ok());
+  consumer->Pause({tp});
+  REQUIRE(consumer->Poll(milliseconds(0))->empty());
+  consumer->Resume({tp});
+  absl::StatusOr<ConsumerRecords> records = consumer->Poll(milliseconds(0));
+  REQUIRE(records.ok());
+  REQUIRE(records->size() == 6);
+  REQUIRE((*records)[0].offset() == 4);
+  REQUIRE((*records)[0].value() == "4");
+  REQUIRE((*records)[0].timestamp() == 1040);
+  REQUIRE(consumer->Lag().at(tp) == 0);
+}
+
+TEST_CASE("Poll blocks until data arrives, and Wakeup interrupts it", "[consumer]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 2}).ok());
+  auto consumer = MakeConsumer(*broker, {.auto_offset_reset = OffsetReset::kEarliest});
+  REQUIRE(consumer->Assign({{"t", 0}, {"t", 1}}).ok());
+  auto producer = MakeProducer(*broker);
+  std::thread sender([&] {
+    std::this_thread::sleep_for(milliseconds(50));
+    (void)producer->Send({.topic = "t", .value = "late", .partition = 1}).get();
+  });
+  auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<ConsumerRecords> records = consumer->Poll(milliseconds(10000));
+  sender.join();
+  REQUIRE(records.ok());
+  REQUIRE(records->size() == 1);
+  REQUIRE(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  std::thread waker([&] {
+    std::this_thread::sleep_for(milliseconds(50));
+    consumer->Wakeup();
+  });
+  absl::StatusOr<ConsumerRecords> woken = consumer->Poll(milliseconds(10000));
+  waker.join();
+  REQUIRE(absl::IsCancelled(woken.status()));
+}
+
+}  // namespace
+}  // namespace brook
