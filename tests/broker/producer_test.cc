@@ -1,0 +1,193 @@
+// Producer: batching, ordering across threads, bounded memory, compression, errors.
+#include "brook/producer.h"
+
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "brook/compression.h"
+#include "brook/consumer.h"
+#include "brook/status.h"
+#include "support/broker.h"
+#include "support/catch.h"
+#include "support/temp_dir.h"
+
+namespace brook {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::MakeConsumer;
+using testing::MakeProducer;
+using testing::OpenBroker;
+using testing::SendSync;
+
+// Reads every record of `topic` from the start: partition -> values in offset order.
+std::map<int32_t, std::vector<std::string>> ReadAll(Broker& broker, const std::string& topic) {
+  auto consumer = MakeConsumer(broker, {.auto_offset_reset = OffsetReset::kEarliest});
+  std::vector<TopicPartition> all;
+  for (int32_t p = 0; p < (*broker.GetTopic(topic))->partition_count(); ++p) {
+    all.push_back({topic, p});
+  }
+  REQUIRE(consumer->Assign(all).ok());
+  std::map<int32_t, std::vector<std::string>> out;
+  while (true) {
+    absl::StatusOr<ConsumerRecords> records = consumer->Poll(milliseconds(0));
+    REQUIRE(records.ok());
+    if (records->empty()) break;
+    for (const ConsumerRecord& r : *records) out[r.partition].push_back(std::string(*r.value()));
+  }
+  return out;
+}
+
+TEST_CASE("Many threads send through one Producer; each thread's order is kept per partition",
+          "[producer]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 3}).ok());
+  auto producer = MakeProducer(*broker, {.batch_bytes_max = 512});
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 2000;
+  std::atomic<int> acked{0};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string key = "k" + std::to_string(t);  // one partition per thread's key
+        std::string value = std::to_string(t) + ":" + std::to_string(i);
+        absl::Status s = producer->Send({.topic = "t", .key = key, .value = value},
+                                        [&](const absl::StatusOr<RecordMetadata>& r) {
+                                          (r.ok() ? acked : failed).fetch_add(1);
+                                        });
+        if (!s.ok()) failed.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  REQUIRE(producer->Flush().ok());
+  REQUIRE(failed.load() == 0);
+  REQUIRE(acked.load() == kThreads * kPerThread);
+  std::map<int, int> next;  // per thread, the next index expected
+  size_t total = 0;
+  for (const auto& [p, values] : ReadAll(*broker, "t")) {
+    for (const std::string& v : values) {
+      int t = std::stoi(v.substr(0, v.find(':')));
+      int i = std::stoi(v.substr(v.find(':') + 1));
+      REQUIRE(i == next[t]);
+      ++next[t];
+      ++total;
+    }
+  }
+  REQUIRE(total == kThreads * kPerThread);
+  // Batching: far fewer batches than records.
+  int64_t batches = 0;
+  for (int32_t p = 0; p < 3; ++p) {
+    auto partition = *broker->GetPartition({"t", p});
+    absl::StatusOr<ReadResult> read = partition->Read(0, ReadOptions{.max_bytes = 64 << 20});
+    REQUIRE(read.ok());
+    batches += static_cast<int64_t>(read->size());
+  }
+  REQUIRE(batches < kThreads * kPerThread);
+}
+
+TEST_CASE("With linger, a Producer batches records and appends them after the linger",
+          "[producer]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+  auto producer = MakeProducer(*broker, {.linger = milliseconds(30)});
+  std::vector<std::future<absl::StatusOr<RecordMetadata>>> futures;
+  for (int i = 0; i < 10; ++i) {
+    futures.push_back(producer->Send({.topic = "t", .value = std::to_string(i)}));
+  }
+  auto partition = *broker->GetPartition({"t", 0});
+  REQUIRE(partition->end_offset() == 0);  // still lingering
+  for (int i = 0; i < 10; ++i) {
+    absl::StatusOr<RecordMetadata> md = futures[static_cast<size_t>(i)].get();
+    REQUIRE(md.ok());
+    REQUIRE(md->offset == i);
+  }
+  REQUIRE(partition->end_offset() == 10);
+  absl::StatusOr<ReadResult> read = partition->Read(0, ReadOptions{});
+  REQUIRE(read->size() == 1);  // one batch
+}
+
+TEST_CASE("A full Producer buffer makes Send wait, then fail with ResourceExhausted",
+          "[producer]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+  auto producer = MakeProducer(*broker, {.batch_bytes_max = 4096,
+                                         .linger = std::chrono::seconds(60),
+                                         .buffer_bytes_max = 4096,
+                                         .max_block = milliseconds(50)});
+  std::string value(500, 'x');
+  absl::Status s;
+  int sent = 0;
+  for (; sent < 100; ++sent) {
+    s = producer->Send({.topic = "t", .value = value}, nullptr);
+    if (!s.ok()) break;
+  }
+  REQUIRE(absl::IsResourceExhausted(s));
+  REQUIRE(sent > 0);
+  REQUIRE(sent * 500 <= 4096);
+  REQUIRE(producer->Flush().ok());
+  REQUIRE(producer->Send({.topic = "t", .value = value}, nullptr).ok());  // room again
+}
+
+TEST_CASE("Producer errors: unknown topic, internal topic, bad partition, too large, closed",
+          "[producer]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 2, .batch_bytes_max = 2048}).ok());
+  auto producer = MakeProducer(*broker);
+  REQUIRE(GetErrorCode(producer->Send({.topic = "nope", .value = "v"}, nullptr)) ==
+          ErrorCode::kUnknownTopicOrPartition);
+  REQUIRE(absl::IsInvalidArgument(
+      producer->Send({.topic = "__consumer_offsets", .value = "v"}, nullptr)));
+  REQUIRE(GetErrorCode(producer->Send({.topic = "t", .value = "v", .partition = 2}, nullptr)) ==
+          ErrorCode::kUnknownTopicOrPartition);
+  std::string big(4096, 'x');
+  REQUIRE(GetErrorCode(producer->Send({.topic = "t", .value = big}, nullptr)) ==
+          ErrorCode::kMessageTooLarge);
+  REQUIRE(producer->Close().ok());
+  REQUIRE(absl::IsFailedPrecondition(producer->Send({.topic = "t", .value = "v"}, nullptr)));
+}
+
+TEST_CASE("Producer auto-creates topics when the Broker allows it", "[producer]") {
+  testing::TempDir dir;
+  BrokerOptions options{.default_topic_config = {.partitions = 2},
+                        .auto_create_topics = true,
+                        .background_threads = 0};
+  auto broker = OpenBroker(dir.path(), options);
+  auto producer = MakeProducer(*broker);
+  SendSync(*producer, {.topic = "fresh", .value = "v"});
+  REQUIRE((*broker->GetTopic("fresh"))->partition_count() == 2);
+}
+
+TEST_CASE("Compressed batches from the Producer are read back by the Consumer", "[producer]") {
+  for (Compression codec :
+       {Compression::kGzip, Compression::kSnappy, Compression::kLz4, Compression::kZstd}) {
+    if (!CompressionSupported(codec)) continue;
+    CAPTURE(static_cast<int>(codec));
+    testing::TempDir dir;
+    auto broker = OpenBroker(dir.path());
+    REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+    auto producer = MakeProducer(*broker, {.linger = milliseconds(5), .compression = codec});
+    for (int i = 0; i < 500; ++i) {
+      REQUIRE(producer->Send({.topic = "t", .value = "record " + std::to_string(i)}, nullptr).ok());
+    }
+    REQUIRE(producer->Flush().ok());
+    auto partition = *broker->GetPartition({"t", 0});
+    absl::StatusOr<ReadResult> read = partition->Read(0, ReadOptions{});
+    REQUIRE(read.ok());
+    REQUIRE((*read).batches()[0].compression() == codec);
+    std::vector<std::string> values = ReadAll(*broker, "t")[0];
+    REQUIRE(values.size() == 500);
+    for (int i = 0; i < 500; ++i)
+      REQUIRE(values[static_cast<size_t>(i)] == "record " + std::to_string(i));
+  }
+}
+
+}  // namespace
+}  // namespace brook
