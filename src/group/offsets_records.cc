@@ -4,6 +4,7 @@
 #include <map>
 
 #include "fmt/format.h"
+#include "group/java_order.h"
 
 namespace brook::group {
 namespace {
@@ -267,12 +268,6 @@ absl::StatusOr<GroupMetadataValue> DecodeGroupMetadataValue(std::string_view byt
     v.members.push_back(std::move(m));
   }
   return v;
-}
-
-int32_t JavaStringHash(std::string_view s) {
-  uint32_t h = 0;
-  for (unsigned char c : s) h = 31 * h + c;
-  return static_cast<int32_t>(h);
 }
 
 int32_t OffsetsPartitionFor(std::string_view group, int32_t partitions) {

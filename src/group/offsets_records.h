@@ -77,10 +77,8 @@ absl::StatusOr<OffsetsKey> DecodeKey(std::string_view bytes);
 absl::StatusOr<OffsetCommitValue> DecodeOffsetCommitValue(std::string_view bytes);
 absl::StatusOr<GroupMetadataValue> DecodeGroupMetadataValue(std::string_view bytes);
 
-// Kafka's String.hashCode over the group id's UTF-16 units (ASCII and BMP text; for others this
-// hashes the UTF-8 bytes' code units as Java would for Latin-1), and the __consumer_offsets
-// partition Kafka picks: abs(hash) % partitions, with abs(INT_MIN) = 0.
-int32_t JavaStringHash(std::string_view s);
+// The __consumer_offsets partition Kafka picks for a group: abs(String.hashCode) % partitions,
+// with abs(INT_MIN) = 0.
 int32_t OffsetsPartitionFor(std::string_view group, int32_t partitions);
 
 }  // namespace brook::group
