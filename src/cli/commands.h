@@ -39,6 +39,18 @@ int LogRead(const Args& args);
 int LogCompact(const Args& args);
 int LogProducers(const Args& args);
 
+// Broker directories (broker_commands.cc): args.positional holds DIR and then NAME/TOPIC/GROUP.
+int TopicCreate(const Args& args);
+int TopicList(const Args& args);
+int TopicDescribe(const Args& args);
+int TopicDelete(const Args& args);
+int TopicAddPartitions(const Args& args);
+int Produce(const Args& args);
+int Consume(const Args& args);
+int GroupsList(const Args& args);
+int GroupsDescribe(const Args& args);
+int GroupsDelete(const Args& args);
+
 }  // namespace brook::cli
 
 #endif  // BROOK_CLI_COMMANDS_H_
