@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -18,6 +17,7 @@
 #include "brook/log.h"
 #include "brook/record_batch_builder.h"
 #include "cli/commands.h"
+#include "cli/text.h"
 #include "fmt/format.h"
 #include "storage/log_inspector.h"
 #include "storage/segment.h"
@@ -30,34 +30,6 @@ using storage::LogInspector;
 using storage::ScanResult;
 using storage::ScanStop;
 
-std::optional<int64_t> ParseInt(std::string_view s) {
-  int64_t v;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-// Bytes as text a terminal and a line-based parser can take: \t \n \\ and \xNN escaped.
-std::string Printable(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (u < 0x20 || u == 0x7f) {
-      out += fmt::format("\\x{:02x}", u);
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 std::unique_ptr<LogInspector> OpenInspector(const std::string& dir) {
   absl::StatusOr<std::unique_ptr<LogInspector>> inspector = LogInspector::Open(dir);
   if (!inspector.ok()) {
@@ -69,16 +41,9 @@ std::unique_ptr<LogInspector> OpenInspector(const std::string& dir) {
 
 // --from, or the log's start offset.
 std::optional<int64_t> FromOffset(const Args& args, const LogInspector& log) {
-  if (std::optional<std::string> from = args.Get("from")) {
-    std::optional<int64_t> v = ParseInt(*from);
-    if (!v || *v < 0) {
-      fmt::print(stderr, "brook: --from wants an offset >= 0, got '{}'\n", *from);
-      return std::nullopt;
-    }
-    return *v;
-  }
   int64_t start = log.segments().empty() ? 0 : log.segments().front().base_offset;
-  return std::max(start, log.log_start_offset().value_or(0));
+  return IntOption(args, "from", "an offset", 0,
+                   std::max(start, log.log_start_offset().value_or(0)));
 }
 
 // The index of the segment holding `offset`: the last one whose base is <= offset.
@@ -102,13 +67,8 @@ std::unique_ptr<Log> OpenLog(const std::string& dir, LogOptions options) {
 // --name=MS as milliseconds >= 0, `fallback` if absent, nullopt (after a message) if bad.
 std::optional<std::chrono::milliseconds> Millis(const Args& args, const std::string& name,
                                                 std::chrono::milliseconds fallback) {
-  std::optional<std::string> text = args.Get(name);
-  if (!text) return fallback;
-  std::optional<int64_t> v = ParseInt(*text);
-  if (!v || *v < 0) {
-    fmt::print(stderr, "brook: --{} wants milliseconds >= 0, got '{}'\n", name, *text);
-    return std::nullopt;
-  }
+  std::optional<int64_t> v = IntOption(args, name, "milliseconds", 0, fallback.count());
+  if (!v) return std::nullopt;
   return std::chrono::milliseconds(*v);
 }
 
@@ -138,34 +98,6 @@ void PrintRecord(const RecordView& r, std::string_view prefix) {
 }
 
 }  // namespace
-
-std::optional<std::string> Args::Get(const std::string& name) const {
-  for (const auto& [k, v] : options) {
-    if (k == name) return v;
-  }
-  return std::nullopt;
-}
-
-Args ParseArgs(int argc, char** argv, int first, const std::vector<std::string>& flags) {
-  Args args;
-  for (int i = first; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.rfind("--", 0) != 0 || a.size() == 2) {
-      args.positional.push_back(a);
-      continue;
-    }
-    std::string name = a.substr(2);
-    size_t eq = name.find('=');
-    if (eq != std::string::npos) {
-      args.options.emplace_back(name.substr(0, eq), name.substr(eq + 1));
-    } else if (std::find(flags.begin(), flags.end(), name) != flags.end() || i + 1 >= argc) {
-      args.options.emplace_back(name, "");
-    } else {
-      args.options.emplace_back(name, argv[++i]);
-    }
-  }
-  return args;
-}
 
 int LogInfo(const Args& args) {
   std::unique_ptr<LogInspector> log = OpenInspector(args.positional[0]);
@@ -459,7 +391,6 @@ int LogAppend(const Args& args) {
   std::string pending;  // a partial line
   char chunk[64 << 10];
   auto append_lines = [&](bool final) -> bool {
-    size_t start = 0;
     builder.Reset();
     auto flush_batch = [&]() -> bool {
       if (builder.empty()) return true;
@@ -472,27 +403,14 @@ int LogAppend(const Args& args) {
       return true;
     };
     int64_t now = Clock::Real()->NowMs();
-    while (true) {
-      size_t nl = pending.find('\n', start);
-      if (nl == std::string::npos && !(final && start < pending.size())) break;
-      size_t end = nl == std::string::npos ? pending.size() : nl;
-      std::string_view line(pending.data() + start, end - start);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      size_t tab = line.find('\t');
-      if (tab == std::string_view::npos) {
-        builder.Append(now, std::nullopt, line);
-      } else {
-        builder.Append(now, line.substr(0, tab), line.substr(tab + 1));
-      }
-      start = end + 1;
-      if (builder.records_count() >= static_cast<int32_t>(kMaxBatchRecords) ||
-          builder.size_bytes() >= kMaxBatchBytes) {
-        if (!flush_batch()) return false;
-      }
-      if (nl == std::string::npos) break;
-    }
-    pending.erase(0, std::min(start, pending.size()));
-    return flush_batch();
+    bool ok =
+        TakeLines(pending, final, [&](std::optional<std::string_view> key, std::string_view value) {
+          builder.Append(now, key, value);
+          return (builder.records_count() < static_cast<int32_t>(kMaxBatchRecords) &&
+                  builder.size_bytes() < kMaxBatchBytes) ||
+                 flush_batch();
+        });
+    return ok && flush_batch();
   };
 
   int timeout_ms = policy.interval.count() > 0 ? static_cast<int>(policy.interval.count()) : -1;

@@ -1,7 +1,10 @@
-// brook — look inside brook logs, as kafka-dump-log and kcat do for Kafka.
+// brook — look inside brook logs and broker directories, as kafka-dump-log, kafka-topics,
+// kafka-consumer-groups and kcat do for Kafka.
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "brook/version.h"
 #include "cli/commands.h"
@@ -28,47 +31,126 @@ constexpr char kUsage[] = R"(usage: brook <command> [options]
                                               ARE DROPPED: compact only logs written with keys
   brook log producers DIR                     idempotent producers: id, epoch, last sequence,
                                               last offset, last timestamp, batches retained
+
+  brook topic create DIR NAME [--partitions N] [--config KEY=VALUE ...]
+                                              create a topic (and DIR if missing); KEY is a
+                                              Kafka topic config name: retention.ms,
+                                              retention.bytes, cleanup.policy, segment.bytes,
+                                              max.message.bytes, flush.messages, flush.ms, ...
+  brook topic list DIR                        topic names, one a line
+  brook topic describe DIR NAME               config, and per partition: start, end and high
+                                              watermark offsets, flushed offset, bytes, segments
+  brook topic delete DIR NAME                 delete a topic and its data
+  brook topic add-partitions DIR NAME --partitions N
+                                              grow a topic to N partitions
+  brook produce DIR TOPIC [--partition P] [--flush] [--quiet]
+                                              send stdin lines (key<TAB>value or value) and
+                                              print "<partition> <offset>" per record (--quiet:
+                                              a count at the end); --flush acknowledges only
+                                              what is on disk
+  brook consume DIR TOPIC [--group G] [--from-beginning] [--follow] [--max N]
+                                              print records: partition, offset, timestamp, key,
+                                              value (tab separated). Without --group, reads
+                                              every partition; with it, joins group G and
+                                              commits what was printed. Starts at the group's
+                                              committed offsets, else at the start with
+                                              --from-beginning or without --group and --follow,
+                                              else at the end. Stops when it reaches the end
+                                              offsets it saw at start, after N records, or with
+                                              --follow on SIGINT/SIGTERM
+  brook groups list DIR                       consumer groups: id, state, members
+  brook groups describe DIR GROUP             state, protocol, generation, members and their
+                                              partitions; per partition the committed offset,
+                                              end offset and lag
+  brook groups delete DIR GROUP               delete an empty group's committed offsets
   brook version
 
 info, dump, verify and read never change the directory and work while another process has
 the log open. append, compact and producers open it for writing (recovering it after a crash,
-as a writer does) and fail if another process has it open.
+as a writer does) and fail if another process has it open. topic, produce, consume and groups
+open a broker directory, which one process at a time may have open.
 )";
+
+// One command: `brook <family> <name>` (or `brook <name>` when family is empty).
+struct Command {
+  std::string_view family;
+  std::string_view name;
+  size_t positionals;              // DIR, then NAME / TOPIC / GROUP
+  std::vector<std::string> flags;  // options without a value
+  int (*run)(const brook::cli::Args&);
+};
+
+const std::vector<Command>& Commands() {
+  using namespace brook::cli;
+  static const std::vector<Command> commands = {
+      {"log", "info", 1, {}, LogInfo},
+      {"log", "dump", 1, {"records"}, LogDump},
+      {"log", "verify", 1, {}, LogVerify},
+      {"log", "append", 1, {}, LogAppend},
+      {"log", "read", 1, {"follow"}, LogRead},
+      {"log", "compact", 1, {}, LogCompact},
+      {"log", "producers", 1, {}, LogProducers},
+      {"topic", "create", 2, {}, TopicCreate},
+      {"topic", "list", 1, {}, TopicList},
+      {"topic", "describe", 2, {}, TopicDescribe},
+      {"topic", "delete", 2, {}, TopicDelete},
+      {"topic", "add-partitions", 2, {}, TopicAddPartitions},
+      {"groups", "list", 1, {}, GroupsList},
+      {"groups", "describe", 2, {}, GroupsDescribe},
+      {"groups", "delete", 2, {}, GroupsDelete},
+      {"", "produce", 2, {"flush", "quiet"}, Produce},
+      {"", "consume", 2, {"from-beginning", "follow"}, Consume},
+  };
+  return commands;
+}
+
+int Help() {
+  std::fputs(kUsage, stdout);
+  return 0;
+}
+
+int BadUsage() {
+  std::fputs(kUsage, stderr);
+  return 2;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace brook::cli;
-  if (argc >= 2 &&
-      (std::strcmp(argv[1], "version") == 0 || std::strcmp(argv[1], "--version") == 0)) {
+  if (argc < 2) return BadUsage();
+  std::string_view first = argv[1];
+  if (first == "version" || first == "--version") {
     std::printf("brook %s\n", brook::kVersionString);
     return 0;
   }
-  if (argc < 3 || std::strcmp(argv[1], "log") != 0) {
-    bool help =
-        argc >= 2 && (std::strcmp(argv[1], "help") == 0 || std::strcmp(argv[1], "--help") == 0 ||
-                      std::strcmp(argv[1], "-h") == 0);
-    std::fputs(kUsage, help ? stdout : stderr);
-    return help ? 0 : 2;
+  if (first == "help" || first == "--help" || first == "-h") return Help();
+  bool family_known = false;
+  for (const Command& c : Commands()) {
+    bool has_family = !c.family.empty();
+    family_known = family_known || (has_family && c.family == first);
+    if (has_family ? (c.family != first || argc < 3 || c.name != argv[2]) : c.name != first) {
+      continue;
+    }
+    std::vector<std::string> flags = c.flags;
+    flags.push_back("help");
+    Args args = ParseArgs(argc, argv, has_family ? 3 : 2, flags);
+    if (args.Has("help")) return Help();
+    std::string command = std::string(c.family) + (has_family ? " " : "") + std::string(c.name);
+    if (args.positional.size() != c.positionals) {
+      std::fprintf(stderr, "brook %s: expected %s\n\n%s", command.c_str(),
+                   c.positionals == 1 ? "one directory argument" : "a directory and a name",
+                   kUsage);
+      return 2;
+    }
+    return c.run(args);
   }
-  std::string command = argv[2];
-  Args args = ParseArgs(argc, argv, 3, {"records", "follow", "help"});
-  if (args.Has("help")) {
-    std::fputs(kUsage, stdout);
-    return 0;
+  if (family_known && argc < 3) {
+    std::fprintf(stderr, "brook %s: expected a subcommand\n\n%s", argv[1], kUsage);
+  } else if (family_known) {
+    std::fprintf(stderr, "brook: unknown command '%s %s'\n\n%s", argv[1], argv[2], kUsage);
+  } else {
+    std::fprintf(stderr, "brook: unknown command '%s'\n\n%s", argv[1], kUsage);
   }
-  if (args.positional.size() != 1) {
-    std::fprintf(stderr, "brook log %s: expected one directory argument\n\n%s", command.c_str(),
-                 kUsage);
-    return 2;
-  }
-  if (command == "info") return LogInfo(args);
-  if (command == "dump") return LogDump(args);
-  if (command == "verify") return LogVerify(args);
-  if (command == "append") return LogAppend(args);
-  if (command == "read") return LogRead(args);
-  if (command == "compact") return LogCompact(args);
-  if (command == "producers") return LogProducers(args);
-  std::fprintf(stderr, "brook: unknown command 'log %s'\n\n%s", command.c_str(), kUsage);
   return 2;
 }

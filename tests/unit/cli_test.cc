@@ -1,9 +1,14 @@
 // The brook CLI, run as a user would.
+#include <poll.h>
+#include <signal.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "brook/clock.h"
@@ -20,6 +25,7 @@ namespace {
 
 using testing::CliPath;
 using testing::Run;
+using testing::RunCapturingStderr;
 
 TEST_CASE("brook log commands append, show, read and verify a log", "[cli]") {
   std::string cli = CliPath();
@@ -236,6 +242,331 @@ TEST_CASE("brook log producers lists the idempotent producers", "[cli][producer]
 
   CHECK(Run({cli, "log", "producers", dir.Sub("missing")}).first == 1);  // not created
   CHECK_FALSE(std::filesystem::exists(dir.Sub("missing")));
+}
+
+// --- broker directories: topic, produce, consume, groups ---
+
+// Small segments: each partition preallocates one.
+constexpr char kSmallSegments[] = "segment.bytes=1048576";
+
+// Lines of `text` split at tabs (or, with ' ', at runs of spaces).
+std::vector<std::vector<std::string>> Rows(const std::string& text, char separator = '\t') {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<std::string> row;
+    if (separator == ' ') {
+      std::istringstream fields(line);
+      for (std::string f; fields >> f;) row.push_back(f);
+    } else {
+      std::istringstream fields(line);
+      for (std::string f; std::getline(fields, f, separator);) row.push_back(f);
+      if (!line.empty() && line.back() == separator) row.push_back("");
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// `groups describe` offset rows for `topic`: partition -> {committed offset, end offset, lag}.
+std::map<int, std::vector<int64_t>> GroupOffsets(const std::string& describe,
+                                                 const std::string& topic) {
+  std::map<int, std::vector<int64_t>> offsets;
+  for (const auto& row : Rows(describe, ' ')) {
+    if (row.size() == 5 && row[0] == topic && row[1] != "partition") {
+      offsets[std::stoi(row[1])] = {std::stoll(row[2]), std::stoll(row[3]), std::stoll(row[4])};
+    }
+  }
+  return offsets;
+}
+
+TEST_CASE("brook topic creates, lists, describes, grows and deletes topics", "[cli][broker]") {
+  std::string cli = CliPath();
+  if (cli.empty()) return;
+  testing::TempDir dir;
+  std::string broker = dir.Sub("broker");  // created by the first topic create
+
+  auto [create_code, created] =
+      Run({cli, "topic", "create", broker, "orders", "--partitions", "3", "--config",
+           kSmallSegments, "--config", "retention.ms=60000", "--config=cleanup.policy=compact"});
+  INFO(created);
+  REQUIRE(create_code == 0);
+  CHECK(created.find("created topic orders with 3 partition(s)") != std::string::npos);
+  REQUIRE(Run({cli, "topic", "create", broker, "audit", "--config", kSmallSegments}).first == 0);
+
+  auto [list_code, list] = Run({cli, "topic", "list", broker});
+  CHECK(list_code == 0);
+  CHECK(list == "audit\norders\n");  // sorted, no internal topics
+
+  auto [describe_code, describe] = Run({cli, "topic", "describe", broker, "orders"});
+  INFO(describe);
+  REQUIRE(describe_code == 0);
+  CHECK(describe.find("topic: orders\npartitions: 3\n") != std::string::npos);
+  CHECK(describe.find("  retention.ms=60000\n") != std::string::npos);
+  CHECK(describe.find("  cleanup.policy=compact\n") != std::string::npos);
+  CHECK(describe.find("  segment.bytes=1048576\n") != std::string::npos);
+  // partition, start offset, end offset, high watermark, flushed offset, bytes, segments
+  std::vector<std::vector<std::string>> partitions;
+  for (const auto& row : Rows(describe, ' ')) {
+    if (row.size() == 7 && row[0] != "partition") partitions.push_back(row);
+  }
+  REQUIRE(partitions.size() == 3);
+  for (int p = 0; p < 3; ++p) {
+    CHECK(partitions[p] ==
+          std::vector<std::string>{std::to_string(p), "0", "0", "0", "0", "0", "1"});
+  }
+
+  // Records show in the describe of the partition they went to (keyed: the topic compacts).
+  auto [produce_code, acks] =
+      Run({cli, "produce", broker, "orders", "--partition", "2"}, "k\ta\nk\tb\n");
+  REQUIRE(produce_code == 0);
+  CHECK(acks == "2 0\n2 1\n");
+  std::tie(describe_code, describe) = Run({cli, "topic", "describe", broker, "orders"});
+  bool found = false;
+  for (const auto& row : Rows(describe, ' ')) {
+    if (row.size() == 7 && row[0] == "2") {
+      found = true;
+      CHECK(row[2] == "2");
+      CHECK(row[3] == "2");
+      CHECK(std::stoll(row[5]) > 0);
+    }
+  }
+  CHECK(found);
+
+  auto [grow_code, grown] =
+      Run({cli, "topic", "add-partitions", broker, "orders", "--partitions", "5"});
+  CHECK(grow_code == 0);
+  CHECK(grown.find("now has 5 partition(s)") != std::string::npos);
+  std::tie(describe_code, describe) = Run({cli, "topic", "describe", broker, "orders"});
+  CHECK(describe.find("partitions: 5\n") != std::string::npos);
+  testing::RunResult shrink =
+      RunCapturingStderr({cli, "topic", "add-partitions", broker, "orders", "--partitions", "2"});
+  CHECK(shrink.code == 1);
+  CHECK(shrink.err.find("orders") != std::string::npos);
+
+  testing::RunResult again = RunCapturingStderr({cli, "topic", "create", broker, "orders"});
+  CHECK(again.code == 1);
+  CHECK(again.err.find("topic orders already exists") != std::string::npos);
+
+  CHECK(Run({cli, "topic", "delete", broker, "orders"}).first == 0);
+  std::tie(list_code, list) = Run({cli, "topic", "list", broker});
+  CHECK(list == "audit\n");
+  CHECK_FALSE(std::filesystem::exists(broker + "/orders-0"));
+  testing::RunResult gone = RunCapturingStderr({cli, "topic", "describe", broker, "orders"});
+  CHECK(gone.code == 1);
+  CHECK(gone.err.find(broker) != std::string::npos);
+  CHECK(gone.err.find("topic orders does not exist") != std::string::npos);
+  CHECK(RunCapturingStderr({cli, "topic", "delete", broker, "orders"}).code == 1);
+}
+
+TEST_CASE("brook produce and consume round-trip records, alone and in a group", "[cli][broker]") {
+  std::string cli = CliPath();
+  if (cli.empty()) return;
+  testing::TempDir dir;
+  std::string broker = dir.Sub("broker");
+  REQUIRE(
+      Run({cli, "topic", "create", broker, "t", "--partitions", "3", "--config", kSmallSegments})
+          .first == 0);
+
+  // Each line is acknowledged with its partition and offset, in input order.
+  const std::vector<std::pair<std::string, std::string>> input = {
+      {"", "no key"}, {"k1", "one"}, {"k2", "two"}, {"k3", "three\\with"}, {"", ""}};
+  auto [produce_code, acks] = Run({cli, "produce", broker, "t", "--flush"},
+                                  "no key\nk1\tone\nk2\ttwo\r\nk3\tthree\\with\n\n");
+  INFO(acks);
+  REQUIRE(produce_code == 0);
+  std::vector<std::vector<std::string>> ack_rows = Rows(acks, ' ');
+  REQUIRE(ack_rows.size() == input.size());
+  // (partition, offset) -> (key, value) as consume prints them
+  std::map<std::pair<int, int64_t>, std::pair<std::string, std::string>> expected;
+  for (size_t i = 0; i < input.size(); ++i) {
+    REQUIRE(ack_rows[i].size() == 2);
+    std::string value = input[i].second == "three\\with" ? "three\\\\with" : input[i].second;
+    expected[{std::stoi(ack_rows[i][0]), std::stoll(ack_rows[i][1])}] = {input[i].first, value};
+  }
+  REQUIRE(expected.size() == input.size());  // no (partition, offset) twice
+
+  // partition, offset, timestamp, key, value
+  auto consumed = [](const std::string& out) {
+    std::map<std::pair<int, int64_t>, std::pair<std::string, std::string>> records;
+    for (const auto& row : Rows(out)) {
+      REQUIRE(row.size() == 5);
+      CHECK(std::stoll(row[2]) > 0);
+      records[{std::stoi(row[0]), std::stoll(row[1])}] = {row[3], row[4]};
+    }
+    return records;
+  };
+
+  SECTION("without a group, every partition from its start, every time") {
+    auto [code, out] = Run({cli, "consume", broker, "t"});
+    INFO(out);
+    REQUIRE(code == 0);
+    CHECK(consumed(out) == expected);
+    CHECK(Run({cli, "consume", broker, "t"}).second == out);
+    auto [max_code, first_two] = Run({cli, "consume", broker, "t", "--max", "2"});
+    CHECK(max_code == 0);
+    CHECK(Rows(first_two).size() == 2);
+  }
+
+  SECTION("a group commits what it printed; lag shows what it has not") {
+    auto [code, out] = Run({cli, "consume", broker, "t", "--group", "g", "--from-beginning"});
+    INFO(out);
+    REQUIRE(code == 0);
+    CHECK(consumed(out) == expected);
+    // Committed: the group resumes where it stopped, so there is nothing new.
+    auto [again_code, again] =
+        Run({cli, "consume", broker, "t", "--group", "g", "--from-beginning"});
+    CHECK(again_code == 0);
+    CHECK(again.empty());
+
+    auto [list_code, groups] = Run({cli, "groups", "list", broker});
+    CHECK(list_code == 0);
+    bool listed = false;
+    for (const auto& row : Rows(groups, ' ')) listed = listed || (!row.empty() && row[0] == "g");
+    CHECK(listed);
+
+    auto [describe_code, describe] = Run({cli, "groups", "describe", broker, "g"});
+    INFO(describe);
+    REQUIRE(describe_code == 0);
+    CHECK(describe.find("group: g\nstate: Empty\n") != std::string::npos);
+    std::map<int, std::vector<int64_t>> offsets = GroupOffsets(describe, "t");
+    std::map<int, int64_t> ends;
+    for (const auto& [tp, record] : expected)
+      ends[tp.first] = std::max(ends[tp.first], tp.second + 1);
+    int64_t committed = 0;
+    for (const auto& [p, end] : ends) {
+      REQUIRE(offsets.count(p) == 1);
+      CHECK(offsets[p] == std::vector<int64_t>{end, end, 0});
+      committed += offsets[p][0];
+    }
+    CHECK(committed == static_cast<int64_t>(input.size()));
+
+    // More records: the lag shows them, and the group reads just those, --max at a time.
+    auto [more_code, more_acks] =
+        Run({cli, "produce", broker, "t", "--partition", "1", "--quiet"}, "x\ny\n");
+    REQUIRE(more_code == 0);
+    CHECK(more_acks == "produced 2 record(s) to t\n");
+    int64_t end1 = ends.count(1) ? ends[1] : 0;
+    std::tie(describe_code, describe) = Run({cli, "groups", "describe", broker, "g"});
+    offsets = GroupOffsets(describe, "t");
+    REQUIRE(offsets.count(1) == 1);
+    CHECK(offsets[1][1] == end1 + 2);
+    CHECK(offsets[1][2] == 2);
+
+    auto [one_code, one] = Run({cli, "consume", broker, "t", "--group", "g", "--max", "1"});
+    CHECK(one_code == 0);
+    CHECK(one.find(fmt::format("1\t{}\t", end1)) == 0);
+    CHECK(one.find("\t\tx\n") != std::string::npos);
+    CHECK(Rows(one).size() == 1);
+    std::tie(describe_code, describe) = Run({cli, "groups", "describe", broker, "g"});
+    CHECK(GroupOffsets(describe, "t")[1][2] == 1);
+    auto [rest_code, rest] = Run({cli, "consume", broker, "t", "--group", "g"});
+    CHECK(rest_code == 0);
+    CHECK(rest.find(fmt::format("1\t{}\t", end1 + 1)) == 0);
+    CHECK(rest.find("\t\ty\n") != std::string::npos);
+    CHECK(Rows(rest).size() == 1);
+
+    // A new group without --from-beginning starts at the end, as Kafka's console consumer does.
+    CHECK(Run({cli, "consume", broker, "t", "--group", "late"}).second.empty());
+
+    CHECK(Run({cli, "groups", "delete", broker, "g"}).first == 0);
+    testing::RunResult deleted = RunCapturingStderr({cli, "groups", "describe", broker, "g"});
+    CHECK(deleted.code == 1);
+    CHECK(deleted.err.find(broker) != std::string::npos);
+  }
+}
+
+TEST_CASE("brook consume --follow holds the directory until SIGTERM", "[cli][broker]") {
+  std::string cli = CliPath();
+  if (cli.empty()) return;
+  testing::TempDir dir;
+  std::string broker = dir.Sub("broker");
+  REQUIRE(Run({cli, "topic", "create", broker, "t", "--config", kSmallSegments}).first == 0);
+  REQUIRE(Run({cli, "produce", broker, "t"}, "a\nb\n").first == 0);
+
+  testing::Child follower(
+      {cli, "consume", broker, "t", "--group", "f", "--from-beginning", "--follow"});
+  REQUIRE(follower.ok());
+  std::string out;
+  while (std::count(out.begin(), out.end(), '\n') < 2) {
+    // A guard against a hang, not a timing assumption: the records are there already.
+    pollfd pfd{.fd = follower.stdout_fd(), .events = POLLIN, .revents = 0};
+    REQUIRE(poll(&pfd, 1, 60000) == 1);
+    char buf[4096];
+    ssize_t n = read(follower.stdout_fd(), buf, sizeof(buf));
+    REQUIRE(n > 0);
+    out.append(buf, static_cast<size_t>(n));
+  }
+  CHECK(out.find("0\t0\t") == 0);
+  CHECK(out.find("\t\tb\n") != std::string::npos);
+
+  // The follower has the directory open: other commands say so, naming it.
+  testing::RunResult locked = RunCapturingStderr({cli, "topic", "list", broker});
+  CHECK(locked.code == 1);
+  CHECK(locked.err.find(broker + " is open in another process") != std::string::npos);
+
+  follower.Signal(SIGTERM);
+  CHECK(follower.Wait() == 0);
+  // It closed cleanly and committed what it printed.
+  auto [code, describe] = Run({cli, "groups", "describe", broker, "f"});
+  INFO(describe);
+  REQUIRE(code == 0);
+  CHECK(GroupOffsets(describe, "t")[0] == std::vector<int64_t>{2, 2, 0});
+}
+
+TEST_CASE("brook broker commands refuse bad arguments and say what is missing", "[cli][broker]") {
+  std::string cli = CliPath();
+  if (cli.empty()) return;
+  testing::TempDir dir;
+  std::string broker = dir.Sub("broker");
+  std::string missing = dir.Sub("missing");
+
+  // Bad usage: exit 2 with a message, and nothing is created.
+  auto usage_error = [](const std::vector<std::string>& argv, const std::string& input = "") {
+    testing::RunResult r = RunCapturingStderr(argv, input);
+    return r.code == 2 && !r.err.empty();
+  };
+  CHECK(usage_error({cli, "topic"}));
+  CHECK(usage_error({cli, "topic", "create", broker}));
+  CHECK(usage_error({cli, "topic", "frobnicate", broker, "t"}));
+  CHECK(usage_error({cli, "topic", "create", broker, "t", "--partitions", "0"}));
+  CHECK(usage_error({cli, "topic", "create", broker, "t", "--config", "novalue"}));
+  testing::RunResult unknown_key =
+      RunCapturingStderr({cli, "topic", "create", broker, "t", "--config", "retention.mss=1"});
+  CHECK(unknown_key.code == 2);
+  CHECK(unknown_key.err.find("retention.mss") != std::string::npos);
+  CHECK(usage_error({cli, "topic", "create", broker, "t", "--config", "retention.ms=soon"}));
+  CHECK_FALSE(std::filesystem::exists(broker));
+  CHECK(usage_error({cli, "produce", broker}, "x\n"));
+  CHECK(usage_error({cli, "produce", broker, "t", "--partition", "-1"}, "x\n"));
+  CHECK(usage_error({cli, "consume", broker, "t", "--max", "0"}));
+  CHECK(usage_error({cli, "consume", broker, "t", "--group="}));
+  CHECK(usage_error({cli, "groups", "describe", broker}));
+
+  // Operating errors: exit 1 with a message naming the directory or the topic.
+  testing::RunResult no_dir = RunCapturingStderr({cli, "topic", "list", missing});
+  CHECK(no_dir.code == 1);
+  CHECK(no_dir.err.find(missing) != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(missing));
+  CHECK(RunCapturingStderr({cli, "consume", missing, "t"}).code == 1);
+
+  REQUIRE(Run({cli, "topic", "create", broker, "t", "--config", kSmallSegments}).first == 0);
+  testing::RunResult no_topic = RunCapturingStderr({cli, "produce", broker, "nope"}, "x\n");
+  CHECK(no_topic.code == 1);
+  CHECK(no_topic.err.find("topic nope does not exist") != std::string::npos);
+  CHECK(no_topic.err.find(broker) != std::string::npos);
+  CHECK(RunCapturingStderr({cli, "consume", broker, "nope"}).code == 1);
+  CHECK(RunCapturingStderr({cli, "produce", broker, "t", "--partition", "7"}, "x\n").code == 1);
+  CHECK(RunCapturingStderr({cli, "topic", "add-partitions", broker, "t"}).code == 2);
+  CHECK(RunCapturingStderr({cli, "groups", "describe", broker, "nobody"}).code == 1);
+  CHECK(RunCapturingStderr({cli, "groups", "delete", broker, "nobody"}).code == 1);
+
+  // Not a broker directory: refused, and left alone.
+  std::filesystem::create_directories(dir.Sub("other"));
+  std::ofstream(dir.Sub("other/file.txt")) << "mine";
+  testing::RunResult foreign = RunCapturingStderr({cli, "topic", "create", dir.Sub("other"), "t"});
+  CHECK(foreign.code == 1);
+  CHECK(foreign.err.find("not a brook broker directory") != std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,402 @@
+// `brook topic ...`, `brook groups ...`, `brook produce` and `brook consume`: a broker directory
+// through the public Broker, Producer and Consumer, as kafka-topics, kafka-consumer-groups and
+// kcat do for a Kafka cluster. Each command opens the directory (taking its lock, so one process
+// at a time), does one thing and closes it cleanly.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "brook/broker.h"
+#include "brook/consumer.h"
+#include "brook/producer.h"
+#include "cli/commands.h"
+#include "cli/text.h"
+#include "fmt/format.h"
+#include "util/format.h"
+#include "util/status_macros.h"
+
+namespace brook::cli {
+namespace {
+
+// Opens the broker directory `dir`, runs `action` on it and closes it. Returns the exit code: 0,
+// or 1 after a message on stderr naming the directory (the broker's messages name the topic or
+// group; the code and Kafka error payload mean nothing at a terminal, so only the message is
+// printed). Short commands run nothing in the background (`background_threads` 0).
+int WithBroker(const std::string& dir, bool create_if_missing, int background_threads,
+               const std::function<absl::Status(Broker&)>& action) {
+  absl::StatusOr<std::unique_ptr<Broker>> broker = Broker::Open(
+      dir, {.create_if_missing = create_if_missing, .background_threads = background_threads});
+  if (absl::IsFailedPrecondition(broker.status()) &&
+      broker.status().message().find("in use") != absl::string_view::npos) {
+    fmt::print(stderr,
+               "brook: {} is open in another process (an application, or a brook consume "
+               "--follow): one process at a time may open a broker directory\n",
+               dir);
+    return 1;
+  }
+  if (!broker.ok()) {
+    fmt::print(stderr, "brook: {}\n", broker.status().message());
+    return 1;
+  }
+  absl::Status status = action(**broker);
+  absl::Status closed = (*broker)->Close();
+  if (status.ok()) status = closed;
+  if (status.ok()) return 0;
+  fmt::print(stderr, "brook: {}: {}\n", dir, status.message());
+  return 1;
+}
+
+int WithBroker(const std::string& dir, const std::function<absl::Status(Broker&)>& action) {
+  return WithBroker(dir, /*create_if_missing=*/false, /*background_threads=*/0, action);
+}
+
+// --partitions N with N >= 1, or nullopt (after a message). `required`: absent is an error too.
+std::optional<int32_t> Partitions(const Args& args, bool required) {
+  if (required && !args.Has("partitions")) {
+    fmt::print(stderr, "brook: --partitions N is required\n");
+    return std::nullopt;
+  }
+  std::optional<int64_t> n = IntOption(args, "partitions", "a partition count", 1, 1);
+  if (!n) return std::nullopt;
+  if (*n > INT32_MAX) {
+    fmt::print(stderr, "brook: --partitions {} is too many\n", *n);
+    return std::nullopt;
+  }
+  return static_cast<int32_t>(*n);
+}
+
+}  // namespace
+
+int TopicCreate(const Args& args) {
+  const std::string& dir = args.positional[0];
+  const std::string& name = args.positional[1];
+  std::map<std::string, std::string> entries;
+  for (const std::string& entry : args.GetAll("config")) {
+    size_t eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      fmt::print(stderr, "brook: --config wants KEY=VALUE, got '{}'\n", entry);
+      return 2;
+    }
+    entries[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  if (args.Has("partitions")) {
+    std::optional<int32_t> partitions = Partitions(args, true);
+    if (!partitions) return 2;
+    entries["partitions"] = std::to_string(*partitions);
+  }
+  // Checked before the directory is opened (or created), so bad arguments change nothing.
+  absl::StatusOr<TopicConfig> config =
+      TopicConfig::FromConfigMap(entries, BrokerOptions().default_topic_config);
+  if (absl::Status valid = config.ok() ? config->Validate() : config.status(); !valid.ok()) {
+    fmt::print(stderr, "brook: topic {}: {}\n", name, valid.message());
+    return 2;
+  }
+  return WithBroker(dir, /*create_if_missing=*/true, /*background_threads=*/0, [&](Broker& broker) {
+    BROOK_RETURN_IF_ERROR(broker.CreateTopic(name, *config));
+    fmt::print("created topic {} with {} partition(s) in {}\n", name, config->partitions, dir);
+    return absl::OkStatus();
+  });
+}
+
+int TopicList(const Args& args) {
+  return WithBroker(args.positional[0], [](Broker& broker) {
+    for (const std::string& name : broker.ListTopics()) fmt::print("{}\n", name);
+    return absl::OkStatus();
+  });
+}
+
+int TopicDescribe(const Args& args) {
+  return WithBroker(args.positional[0], [&](Broker& broker) -> absl::Status {
+    BROOK_ASSIGN_OR_RETURN(TopicDescription topic, broker.DescribeTopic(args.positional[1]));
+    fmt::print("topic: {}\npartitions: {}\ninternal: {}\nconfig:\n", topic.name,
+               topic.partitions.size(), topic.internal ? "yes" : "no");
+    for (const auto& [key, value] : topic.config.ToConfigMap()) {
+      if (key != "partitions") fmt::print("  {}={}\n", key, value);
+    }
+    fmt::print("{:>9}  {:>14}  {:>14}  {:>14}  {:>14}  {:>14}  {:>8}\n", "partition",
+               "start offset", "end offset", "high watermark", "flushed offset", "bytes",
+               "segments");
+    for (const PartitionDescription& p : topic.partitions) {
+      fmt::print("{:>9}  {:>14}  {:>14}  {:>14}  {:>14}  {:>14}  {:>8}\n", p.partition,
+                 p.start_offset, p.end_offset, p.high_watermark, p.flushed_offset, p.size_bytes,
+                 p.segments);
+    }
+    return absl::OkStatus();
+  });
+}
+
+int TopicDelete(const Args& args) {
+  return WithBroker(args.positional[0], [&](Broker& broker) {
+    BROOK_RETURN_IF_ERROR(broker.DeleteTopic(args.positional[1]));
+    fmt::print("deleted topic {} from {}\n", args.positional[1], args.positional[0]);
+    return absl::OkStatus();
+  });
+}
+
+int TopicAddPartitions(const Args& args) {
+  std::optional<int32_t> total = Partitions(args, true);
+  if (!total) return 2;
+  return WithBroker(args.positional[0], [&](Broker& broker) {
+    BROOK_RETURN_IF_ERROR(broker.AddPartitions(args.positional[1], *total));
+    fmt::print("topic {} now has {} partition(s)\n", args.positional[1], *total);
+    return absl::OkStatus();
+  });
+}
+
+int Produce(const Args& args) {
+  const std::string& topic = args.positional[1];
+  std::optional<int64_t> partition = IntOption(args, "partition", "a partition", 0, -1);
+  if (!partition) return 2;
+  bool quiet = args.Has("quiet");
+  Durability durability = args.Has("flush") ? Durability::kFlushed : Durability::kAppended;
+  return WithBroker(args.positional[0], [&](Broker& broker) -> absl::Status {
+    // Checked first so that a wrong name fails once, not once per line.
+    BROOK_RETURN_IF_ERROR(broker.GetTopic(topic).status());
+    BROOK_ASSIGN_OR_RETURN(
+        std::unique_ptr<Producer> producer,
+        Producer::Create(broker, {.client_id = "brook-cli", .durability = durability}));
+    int64_t produced = 0;
+    absl::Status status;                                            // the first error
+    std::vector<std::future<absl::StatusOr<RecordMetadata>>> acks;  // in input order
+    // Sends the lines read so far and prints their acknowledgements, so that each line typed at
+    // a terminal is acknowledged as soon as it is entered.
+    std::string pending;
+    auto send_lines = [&](bool final) {
+      TakeLines(pending, final, [&](std::optional<std::string_view> key, std::string_view value) {
+        ProducerRecord record{.topic = topic, .key = key, .value = value};
+        if (*partition >= 0) record.partition = static_cast<int32_t>(*partition);
+        acks.push_back(producer->Send(record));
+        return true;
+      });
+      status.Update(producer->Flush());
+      for (auto& ack : acks) {
+        absl::StatusOr<RecordMetadata> metadata = ack.get();
+        status.Update(metadata.status());
+        if (!metadata.ok()) continue;
+        ++produced;
+        if (!quiet) fmt::print("{} {}\n", metadata->partition, metadata->offset);
+      }
+      acks.clear();
+      std::fflush(stdout);
+    };
+    char chunk[64 << 10];
+    while (status.ok()) {
+      ssize_t n = read(STDIN_FILENO, chunk, sizeof(chunk));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      pending.append(chunk, static_cast<size_t>(n));
+      send_lines(false);
+    }
+    if (status.ok()) send_lines(true);
+    status.Update(producer->Close());
+    if (quiet) fmt::print("produced {} record(s) to {}\n", produced, topic);
+    return status;
+  });
+}
+
+namespace {
+
+// Turns SIGINT and SIGTERM into Consumer::Wakeup: the signals are blocked in every thread
+// (construct this before the Broker starts its threads, which inherit the mask) and one thread
+// waits for them with sigwait, so no code runs in a signal handler.
+class SignalWakeup {
+ public:
+  SignalWakeup() {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+  }
+  ~SignalWakeup() { Stop(); }
+  SignalWakeup(const SignalWakeup&) = delete;
+  SignalWakeup& operator=(const SignalWakeup&) = delete;
+
+  // From now on a signal stops `consumer`, which must outlive this object.
+  void Watch(Consumer* consumer) {
+    thread_ = std::thread([this, consumer] {
+      int signal = 0;
+      sigwait(&signals_, &signal);
+      if (done_.load()) return;
+      stopped_.store(true);
+      consumer->Wakeup();
+    });
+  }
+  // No longer touches the consumer. Signals arriving later stay pending (blocked) until exit.
+  void Stop() {
+    if (!thread_.joinable()) return;
+    done_.store(true);
+    pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+  // Whether a signal asked to stop.
+  bool stopped() const { return stopped_.load(); }
+
+ private:
+  sigset_t signals_;
+  std::thread thread_;
+  std::atomic<bool> done_{false};
+  std::atomic<bool> stopped_{false};
+};
+
+struct ConsumeLoopOptions {
+  // Run until a signal; else stop once caught up with the end offsets at start.
+  bool follow = false;
+  // Subscribed to a group (whose assignment comes with a Poll), rather than assigned.
+  bool in_group = false;
+  // Stop after printing this many records.
+  int64_t max_records = INT64_MAX;
+  const SignalWakeup* signals = nullptr;
+};
+
+// Prints records as `partition offset timestamp key value`, tab separated, until caught up with
+// `end_at_start` (every assigned partition's position has reached its end offset then), a
+// signal, or max_records. Past max_records, each partition is rewound to its first record not
+// printed, so that a group commits only what was printed.
+absl::Status ConsumeLoop(Consumer& consumer, std::map<TopicPartition, int64_t>& end_at_start,
+                         const ConsumeLoopOptions& options) {
+  auto caught_up = [&] {
+    std::vector<TopicPartition> assigned = consumer.assignment();
+    // A group member given no partitions (more members than partitions) is caught up too.
+    if (assigned.empty()) return !options.in_group || consumer.generation() > 0;
+    for (const TopicPartition& tp : assigned) {
+      absl::StatusOr<int64_t> position = consumer.Position(tp);
+      if (!position.ok() || *position < end_at_start[tp]) return false;
+    }
+    return true;
+  };
+  int64_t printed = 0;
+  while (!options.signals->stopped() && printed < options.max_records &&
+         (options.follow || !caught_up())) {
+    absl::StatusOr<ConsumerRecords> records =
+        consumer.Poll(std::chrono::milliseconds(options.follow ? 1000 : 100));
+    if (absl::IsCancelled(records.status())) return absl::OkStatus();  // a signal
+    BROOK_RETURN_IF_ERROR(records.status());
+    std::map<TopicPartition, int64_t> rewind;
+    for (const ConsumerRecord& r : *records) {
+      if (printed >= options.max_records) {
+        rewind.try_emplace({std::string(r.topic), r.partition}, r.offset());
+        continue;
+      }
+      fmt::print("{}\t{}\t{}\t{}\t{}\n", r.partition, r.offset(), r.timestamp(),
+                 Printable(r.key().value_or("")), Printable(r.value().value_or("")));
+      ++printed;
+    }
+    std::fflush(stdout);
+    for (const auto& [tp, offset] : rewind) BROOK_RETURN_IF_ERROR(consumer.Seek(tp, offset));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int Consume(const Args& args) {
+  const std::string& dir = args.positional[0];
+  const std::string& topic = args.positional[1];
+  std::optional<std::string> group = args.Get("group");
+  if (group && group->empty()) {
+    fmt::print(stderr, "brook: --group wants a group id\n");
+    return 2;
+  }
+  std::optional<int64_t> max = IntOption(args, "max", "a record count", 1, INT64_MAX);
+  if (!max) return 2;
+  bool follow = args.Has("follow");
+
+  SignalWakeup signals;
+  // Following keeps the broker's ticker (interval flushes, retention, session timeouts).
+  return WithBroker(dir, /*create_if_missing=*/false, /*background_threads=*/follow ? 2 : 0,
+                    [&](Broker& broker) -> absl::Status {
+                      BROOK_ASSIGN_OR_RETURN(std::shared_ptr<Topic> t, broker.GetTopic(topic));
+                      // Where to stop without --follow: the high watermarks now.
+                      std::map<TopicPartition, int64_t> end_at_start;
+                      for (const std::shared_ptr<Partition>& p : t->partitions()) {
+                        end_at_start[p->id()] = p->high_watermark();
+                      }
+                      ConsumerOptions options;
+                      options.group_id = group.value_or("");
+                      options.client_id = "brook-cli";
+                      // A one-off read of a topic without a group shows what is there; a group or a
+                      // follower starts at the end, as Kafka's console consumer does, unless asked
+                      // for the beginning.
+                      options.auto_offset_reset = args.Has("from-beginning") || (!group && !follow)
+                                                      ? OffsetReset::kEarliest
+                                                      : OffsetReset::kLatest;
+                      BROOK_ASSIGN_OR_RETURN(std::unique_ptr<Consumer> consumer,
+                                             Consumer::Create(broker, options));
+                      if (group) {
+                        BROOK_RETURN_IF_ERROR(consumer->Subscribe({topic}));
+                      } else {
+                        std::vector<TopicPartition> all;
+                        for (const auto& [tp, end] : end_at_start) all.push_back(tp);
+                        BROOK_RETURN_IF_ERROR(consumer->Assign(std::move(all)));
+                      }
+                      signals.Watch(consumer.get());
+                      absl::Status status = ConsumeLoop(*consumer, end_at_start,
+                                                        {.follow = follow,
+                                                         .in_group = group.has_value(),
+                                                         .max_records = *max,
+                                                         .signals = &signals});
+                      signals.Stop();
+                      // Commits what was printed (for a group) and leaves the group.
+                      status.Update(consumer->Close());
+                      return status;
+                    });
+}
+
+int GroupsList(const Args& args) {
+  return WithBroker(args.positional[0], [](Broker& broker) {
+    fmt::print("{:<30}  {:<20}  {:>7}\n", "group", "state", "members");
+    for (const GroupListing& g : broker.ListGroups()) {
+      fmt::print("{:<30}  {:<20}  {:>7}\n", g.group_id, GroupStateName(g.state), g.members);
+    }
+    return absl::OkStatus();
+  });
+}
+
+int GroupsDescribe(const Args& args) {
+  return WithBroker(args.positional[0], [&](Broker& broker) -> absl::Status {
+    BROOK_ASSIGN_OR_RETURN(GroupDescription group, broker.DescribeGroup(args.positional[1]));
+    fmt::print("group: {}\nstate: {}\nprotocol: {}\ngeneration: {}\nleader: {}\nmembers: {}\n",
+               group.group_id, GroupStateName(group.state),
+               group.protocol.empty() ? "-" : group.protocol, group.generation,
+               group.leader.empty() ? "-" : group.leader, group.members.size());
+    for (const GroupMemberDescription& m : group.members) {
+      std::string assignment;
+      for (const TopicPartition& tp : m.assignment) {
+        assignment += fmt::format("{}{}-{}", assignment.empty() ? "" : ",", tp.topic, tp.partition);
+      }
+      fmt::print("  member {} client {} instance {} partitions {}\n", m.member_id, m.client_id,
+                 m.group_instance_id.value_or("-"), assignment.empty() ? "-" : assignment);
+    }
+    fmt::print("{:<30}  {:>9}  {:>16}  {:>14}  {:>10}\n", "topic", "partition", "committed offset",
+               "end offset", "lag");
+    for (const GroupOffset& o : group.offsets) {
+      fmt::print("{:<30}  {:>9}  {:>16}  {:>14}  {:>10}\n", o.partition.topic,
+                 o.partition.partition, o.committed_offset, o.end_offset, o.lag);
+    }
+    return absl::OkStatus();
+  });
+}
+
+int GroupsDelete(const Args& args) {
+  return WithBroker(args.positional[0], [&](Broker& broker) {
+    BROOK_RETURN_IF_ERROR(broker.DeleteGroup(args.positional[1]));
+    fmt::print("deleted group {} from {}\n", args.positional[1], args.positional[0]);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace brook::cli
