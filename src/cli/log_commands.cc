@@ -19,6 +19,7 @@
 #include "cli/commands.h"
 #include "cli/text.h"
 #include "fmt/format.h"
+#include "format/compression.h"
 #include "storage/log_inspector.h"
 #include "storage/segment.h"
 #include "util/format.h"
@@ -70,22 +71,6 @@ std::optional<std::chrono::milliseconds> Millis(const Args& args, const std::str
   std::optional<int64_t> v = IntOption(args, name, "milliseconds", 0, fallback.count());
   if (!v) return std::nullopt;
   return std::chrono::milliseconds(*v);
-}
-
-const char* CompressionName(Compression c) {
-  switch (c) {
-    case Compression::kNone:
-      return "none";
-    case Compression::kGzip:
-      return "gzip";
-    case Compression::kSnappy:
-      return "snappy";
-    case Compression::kLz4:
-      return "lz4";
-    case Compression::kZstd:
-      return "zstd";
-  }
-  return "unknown";
 }
 
 void PrintRecord(const RecordView& r, std::string_view prefix) {
@@ -166,7 +151,7 @@ int LogDump(const Args& args) {
               "isControl: {} baseTimestamp: {} maxTimestamp: {} producerId: {} producerEpoch: {} "
               "baseSequence: {} partitionLeaderEpoch: {}\n",
               b.base_offset(), b.last_offset(), b.records_count(), position, b.size_bytes(),
-              b.crc(), b.crc_ok(), CompressionName(b.compression()),
+              b.crc(), b.crc_ok(), format::CompressionName(b.compression()),
               b.timestamp_type() == TimestampType::kCreateTime ? "CreateTime" : "LogAppendTime",
               b.is_transactional(), b.is_control(), b.base_timestamp(), b.max_timestamp(),
               b.producer_id(), b.producer_epoch(), b.base_sequence(), b.partition_leader_epoch());

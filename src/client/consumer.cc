@@ -112,6 +112,7 @@ class ConsumerImpl {
   absl::Status ResetPosition(const TopicPartition& tp, Assigned& a, std::string_view why);
   absl::Status Fetch(ConsumerRecords* records);
   void MaybeAutoCommit();
+  absl::Status CommitBeforeLeaving();
   std::map<TopicPartition, int64_t> Positions(const std::vector<TopicPartition>& partitions) const;
   void RunAsyncCallbacks();
   void AsyncLoop();
@@ -201,6 +202,10 @@ absl::Status ConsumerImpl::Assign(std::vector<TopicPartition> partitions) {
 
 absl::Status ConsumerImpl::Unsubscribe() {
   if (subscribed()) {
+    if (options_.enable_auto_commit && !member_id_.empty()) {
+      absl::Status s = CommitBeforeLeaving();
+      if (!s.ok()) Say(LogLevel::kWarning, fmt::format("commit on unsubscribe: {}", s));
+    }
     Revoke(assignment());
     if (!member_id_.empty()) {
       absl::Status s = coordinator_.Leave(options_.group_id, member_id_);
@@ -654,6 +659,25 @@ std::map<TopicPartition, int64_t> ConsumerImpl::Lag() {
   return out;
 }
 
+absl::Status ConsumerImpl::CommitBeforeLeaving() {
+  // A cooperative member keeps fetching while a rebalance runs, so the group may be a
+  // generation ahead: catch up (rejoining if need be) and commit under the current one, so the
+  // next owner of these partitions starts exactly where this member stopped.
+  auto deadline = SteadyClock::now() + std::min<std::chrono::milliseconds>(
+                                           options_.max_poll_interval, std::chrono::seconds(10));
+  while (true) {
+    absl::Status s = Commit();
+    bool retriable = Is(s, ErrorCode::kIllegalGeneration) || Is(s, ErrorCode::kRebalanceInProgress);
+    if (s.ok() || !retriable || SteadyClock::now() >= deadline || member_id_.empty()) return s;
+    uint64_t seen = waiter_.sequence();
+    BROOK_RETURN_IF_ERROR(DriveGroup());
+    if (joining_) {
+      waiter_.Wait(seen, std::min(deadline, SteadyClock::now() + std::chrono::milliseconds(100)),
+                   std::chrono::microseconds(0));
+    }
+  }
+}
+
 absl::Status ConsumerImpl::Close() {
   if (closed_) return absl::OkStatus();
   absl::Status result;
@@ -666,7 +690,7 @@ absl::Status ConsumerImpl::Close() {
   RunAsyncCallbacks();
   if (subscribed() && !member_id_.empty()) {
     if (options_.enable_auto_commit) {
-      result = Commit();
+      result = CommitBeforeLeaving();
       if (!result.ok()) Say(LogLevel::kWarning, fmt::format("commit on close: {}", result));
     }
     std::vector<TopicPartition> owned = assignment();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <limits>
+#include <map>
 #include <shared_mutex>
 #include <thread>
 
@@ -58,22 +59,41 @@ struct PartitionQueue {
 };
 
 struct TopicState {
+  TopicState(std::shared_ptr<Topic> t, uint32_t max_batch)
+      : topic(std::move(t)),
+        batch_bytes_max(max_batch),
+        slot_count(static_cast<size_t>(std::max(topic->partition_count(), 1))),
+        slots(new std::atomic<PartitionQueue*>[slot_count]) {
+    for (size_t i = 0; i < slot_count; ++i) slots[i].store(nullptr, std::memory_order_relaxed);
+  }
+
   std::shared_ptr<Topic> topic;
-  uint32_t batch_bytes_max = 0;  // the topic's max.message.bytes
+  const uint32_t batch_bytes_max;  // the topic's max.message.bytes
+  // The partitions the topic had when first used, looked up without a lock; partitions added
+  // later live only in `queues`.
+  const size_t slot_count;
+  const std::unique_ptr<std::atomic<PartitionQueue*>[]> slots;
   Mutex mu;
-  std::vector<std::unique_ptr<PartitionQueue>> queues ABSL_GUARDED_BY(mu);
+  std::map<int32_t, std::unique_ptr<PartitionQueue>> queues ABSL_GUARDED_BY(mu);
 
   PartitionQueue* Queue(int32_t p) {
-    MutexLock l(&mu);
     size_t i = static_cast<size_t>(p);
-    if (i >= queues.size()) queues.resize(i + 1);
-    if (queues[i] == nullptr) {
-      auto q = std::make_unique<PartitionQueue>();
-      q->partition = topic->partition(p);
-      if (q->partition == nullptr) return nullptr;
-      queues[i] = std::move(q);
+    if (i < slot_count) {
+      if (PartitionQueue* q = slots[i].load(std::memory_order_acquire)) return q;
     }
-    return queues[i].get();
+    MutexLock l(&mu);
+    std::unique_ptr<PartitionQueue>& q = queues[p];
+    if (q == nullptr) {
+      auto created = std::make_unique<PartitionQueue>();
+      created->partition = topic->partition(p);
+      if (created->partition == nullptr) {
+        queues.erase(p);
+        return nullptr;
+      }
+      q = std::move(created);
+      if (i < slot_count) slots[i].store(q.get(), std::memory_order_release);
+    }
+    return q.get();
   }
 };
 
@@ -99,6 +119,7 @@ class ProducerImpl {
 
  private:
   absl::StatusOr<TopicState*> Topic(std::string_view name);
+  bool TryReserve(size_t bytes);
   absl::Status Reserve(size_t bytes);
   void Release(size_t bytes);
   std::unique_ptr<Batch> NewBatch(PartitionQueue& q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q.mu);
@@ -117,9 +138,11 @@ class ProducerImpl {
   std::shared_mutex topics_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<TopicState>> topics_;
 
+  // Bytes of queued records: reserved lock-free; Send waits on buffer_cv_ only when full.
+  std::atomic<size_t> buffer_used_{0};
+  std::atomic<int> buffer_waiters_{0};
   Mutex buffer_mu_;
   CondVar buffer_cv_;
-  size_t buffer_used_ ABSL_GUARDED_BY(buffer_mu_) = 0;
 
   Mutex error_mu_;
   absl::Status first_error_ ABSL_GUARDED_BY(error_mu_);
@@ -148,9 +171,7 @@ absl::StatusOr<TopicState*> ProducerImpl::Topic(std::string_view name) {
     return absl::InvalidArgumentError(
         fmt::format("topic {} is internal: producers cannot write to it", name));
   }
-  auto state = std::make_unique<TopicState>();
-  state->topic = topic;
-  state->batch_bytes_max = topic->config().batch_bytes_max;
+  auto state = std::make_unique<TopicState>(topic, topic->config().batch_bytes_max);
   std::unique_lock l(topics_mu_);
   auto& slot = topics_[std::string(name)];
   if (slot == nullptr || slot->topic->deleted()) {
@@ -161,31 +182,42 @@ absl::StatusOr<TopicState*> ProducerImpl::Topic(std::string_view name) {
   return slot.get();
 }
 
-absl::Status ProducerImpl::Reserve(size_t bytes) {
-  MutexLock l(&buffer_mu_);
-  if (buffer_used_ + bytes <= options_.buffer_bytes_max) {
-    buffer_used_ += bytes;
-    return absl::OkStatus();
+bool ProducerImpl::TryReserve(size_t bytes) {
+  size_t used = buffer_used_.load(std::memory_order_relaxed);
+  // A record larger than the whole buffer still goes through when the buffer is empty.
+  while (used + bytes <= options_.buffer_bytes_max || used == 0) {
+    if (buffer_used_.compare_exchange_weak(used, used + bytes)) return true;
   }
+  return false;
+}
+
+absl::Status ProducerImpl::Reserve(size_t bytes) {
+  if (TryReserve(bytes)) return absl::OkStatus();
   auto deadline = SteadyClock::now() + options_.max_block;
-  while (buffer_used_ + bytes > options_.buffer_bytes_max && buffer_used_ > 0) {
+  MutexLock l(&buffer_mu_);
+  buffer_waiters_.fetch_add(1);
+  absl::Status result;
+  while (!TryReserve(bytes)) {
     auto now = SteadyClock::now();
     if (now >= deadline) {
-      return absl::ResourceExhaustedError(fmt::format(
+      result = absl::ResourceExhaustedError(fmt::format(
           "producer buffer full: {} of {} bytes (buffer_bytes_max) waiting to be appended for "
           "{} ms (max_block)",
-          buffer_used_, options_.buffer_bytes_max, options_.max_block.count()));
+          buffer_used_.load(), options_.buffer_bytes_max, options_.max_block.count()));
+      break;
     }
     buffer_cv_.WaitWithTimeout(&buffer_mu_, deadline - now);
   }
-  buffer_used_ += bytes;
-  return absl::OkStatus();
+  buffer_waiters_.fetch_sub(1);
+  return result;
 }
 
 void ProducerImpl::Release(size_t bytes) {
-  MutexLock l(&buffer_mu_);
-  buffer_used_ -= bytes;
-  buffer_cv_.SignalAll();
+  buffer_used_.fetch_sub(bytes);
+  if (buffer_waiters_.load() > 0) {
+    MutexLock l(&buffer_mu_);
+    buffer_cv_.SignalAll();
+  }
 }
 
 std::unique_ptr<Batch> ProducerImpl::NewBatch(PartitionQueue& q) {
@@ -225,6 +257,8 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
               "topic {} has {} partitions; there is no partition {}", record.topic, count, p)),
           ErrorCode::kUnknownTopicOrPartition);
     }
+  } else if (count == 1) {
+    p = 0;  // whatever the partitioner, there is one choice
   } else {
     p = options_.partitioner->Partition(
         {.topic = record.topic, .key = record.key, .size_bytes = bytes, .num_partitions = count});
@@ -368,9 +402,7 @@ void ProducerImpl::ForEachQueue(const std::function<void(PartitionQueue&)>& fn) 
     std::vector<PartitionQueue*> queues;
     {
       MutexLock l(&t->mu);
-      for (auto& q : t->queues) {
-        if (q != nullptr) queues.push_back(q.get());
-      }
+      for (auto& [p, q] : t->queues) queues.push_back(q.get());
     }
     for (PartitionQueue* q : queues) fn(*q);
   }
