@@ -76,6 +76,10 @@ struct BrokerOptions {
   // Partitions of __consumer_offsets (offsets.topic.num.partitions), fixed when the directory
   // is created. Default: 1.
   int32_t offsets_topic_partitions = 1;
+  // Segment size of __consumer_offsets (offsets.topic.segment.bytes), fixed when the directory
+  // is created. Compaction keeps the latest commit per partition in sealed segments. Default:
+  // 16 MiB.
+  uint64_t offsets_topic_segment_bytes = uint64_t{16} << 20;
   // What a commit waits for. Default: kFlushed (on disk before Commit returns).
   Durability offsets_commit_durability = Durability::kFlushed;
 

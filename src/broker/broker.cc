@@ -211,7 +211,7 @@ absl::Status BrokerImpl::Open() {
     TopicConfig offsets;
     offsets.partitions = options_.offsets_topic_partitions;
     offsets.cleanup_policy = CleanupPolicy::kCompact;
-    offsets.segment_bytes_max = uint64_t{16} << 20;
+    offsets.segment_bytes_max = options_.offsets_topic_segment_bytes;
     offsets.segment_index_bytes = uint64_t{64} << 10;
     BROOK_RETURN_IF_ERROR(CreateTopic(kOffsetsTopic, offsets, /*internal=*/true));
   }

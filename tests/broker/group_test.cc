@@ -441,5 +441,67 @@ TEST_CASE("Poll blocks until data arrives, and Wakeup interrupts it", "[consumer
   REQUIRE(absl::IsCancelled(woken.status()));
 }
 
+TEST_CASE("__consumer_offsets is compacted and the latest commits survive it and a restart",
+          "[group][compaction]") {
+  testing::TempDir dir;
+  BrokerOptions options = GroupBrokerOptions();
+  options.offsets_topic_segment_bytes = 64 << 10;
+  std::map<TopicPartition, int64_t> last;
+  {
+    auto broker = OpenBroker(dir.path(), options);
+    REQUIRE(broker->CreateTopic("t", {.partitions = 4}).ok());
+    auto consumer = MakeConsumer(*broker, {.group_id = "g"});
+    REQUIRE(consumer->Assign({{"t", 0}, {"t", 1}, {"t", 2}, {"t", 3}}).ok());
+    for (int i = 0; i < 3000; ++i) {
+      TopicPartition tp{"t", i % 4};
+      last[tp] = i;
+      REQUIRE(consumer->Commit({{tp, i}}).ok());
+    }
+    auto offsets = *broker->GetPartition({"__consumer_offsets", 0});
+    size_t before = offsets->log().Segments().size();
+    REQUIRE(before > 2);
+    absl::StatusOr<CompactionResult> compacted = offsets->log().Compact();
+    REQUIRE(compacted.ok());
+    REQUIRE(compacted->records_removed > 2000);
+    REQUIRE(offsets->log().Segments().size() < before);
+  }
+  auto broker = OpenBroker(dir.path(), options);
+  absl::StatusOr<GroupDescription> d = broker->DescribeGroup("g");
+  REQUIRE(d.ok());
+  REQUIRE(d->offsets.size() == 4);
+  for (const GroupOffset& o : d->offsets) REQUIRE(o.committed_offset == last[o.partition]);
+}
+
+TEST_CASE("The coordinator removes a member whose heartbeats stop after the session timeout",
+          "[group]") {
+  testing::TempDir dir;
+  testing::ManualClock clock;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions(&clock));
+  REQUIRE(broker->CreateTopic("t", {.partitions = 2}).ok());
+  detail::GroupCoordinator& coordinator = broker->coordinator();
+  detail::JoinGroupRequest join{.group_id = "g",
+                                .client_id = "remote",
+                                .session_timeout = milliseconds(3000),
+                                .rebalance_timeout = milliseconds(60000),
+                                .assignors = {"range"},
+                                .topics = {"t"},
+                                .implied_heartbeats = false};
+  absl::StatusOr<std::string> a = coordinator.Join(join);
+  REQUIRE(a.ok());
+  absl::StatusOr<std::optional<detail::SyncGroupResult>> sync = coordinator.Sync("g", *a);
+  REQUIRE(sync.ok());
+  REQUIRE(sync->has_value());
+  REQUIRE((*sync)->assignment.size() == 2);
+  for (int i = 0; i < 5; ++i) {  // heartbeats keep it alive well past the session timeout
+    clock.Advance(milliseconds(2000));
+    REQUIRE(coordinator.Heartbeat("g", *a, (*sync)->generation, false).ok());
+  }
+  clock.Advance(milliseconds(3001));
+  REQUIRE(coordinator.Step().ok());
+  REQUIRE(GetErrorCode(coordinator.Heartbeat("g", *a, (*sync)->generation, false)) ==
+          ErrorCode::kUnknownMemberId);
+  REQUIRE(broker->ListGroups().empty());  // no members and no committed offsets
+}
+
 }  // namespace
 }  // namespace brook
