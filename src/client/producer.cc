@@ -154,7 +154,7 @@ class ProducerImpl {
   bool stop_sender_ ABSL_GUARDED_BY(sender_mu_) = false;
   std::thread sender_;
   // Topics replaced after a deletion; their queues may still be drained.
-  std::vector<std::unique_ptr<TopicState>> retired_ ABSL_GUARDED_BY(topics_mu_);
+  std::vector<std::unique_ptr<TopicState>> retired_;  // guarded by topics_mu_
 
   std::atomic<bool> closed_{false};
 };

@@ -180,8 +180,9 @@ struct GroupCoordinator::Impl {
         first = false;
         continue;
       }
+      const std::vector<std::string>& supported = m.assignors;
       std::erase_if(candidates, [&](const std::string& c) {
-        return std::find(m.assignors.begin(), m.assignors.end(), c) == m.assignors.end();
+        return std::find(supported.begin(), supported.end(), c) == supported.end();
       });
     }
     std::map<std::string, int> votes;
@@ -428,8 +429,9 @@ absl::StatusOr<std::string> GroupCoordinator::Join(const JoinGroupRequest& reque
   // Every member must share an assignor with the group.
   for (const auto& [id, m] : g.members) {
     if (id == request.member_id) continue;
+    const std::vector<std::string>& supported = m.assignors;
     bool shared = std::any_of(request.assignors.begin(), request.assignors.end(), [&](auto& a) {
-      return std::find(m.assignors.begin(), m.assignors.end(), a) != m.assignors.end();
+      return std::find(supported.begin(), supported.end(), a) != supported.end();
     });
     if (!shared) {
       return GroupError(absl::StatusCode::kInvalidArgument, ErrorCode::kInconsistentGroupProtocol,

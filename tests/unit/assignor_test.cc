@@ -414,7 +414,9 @@ void CheckValid(const Group& g, const GroupAssignment& a, bool complete = true) 
       ++seen[tp];
     }
   }
-  for (const auto& [topic, count] : g.topics) {
+  for (const auto& entry : g.topics) {
+    const std::string& topic = entry.first;
+    const int32_t count = entry.second;
     bool subscribed = std::any_of(g.members.begin(), g.members.end(), [&](const auto& m) {
       return std::find(m.topics.begin(), m.topics.end(), topic) != m.topics.end();
     });
