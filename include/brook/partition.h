@@ -45,10 +45,8 @@ class Partition {
 
   // Log::Append, then wakes the consumers waiting for data.
   absl::StatusOr<AppendResult> Append(std::span<const std::byte> batch, AppendOptions options = {});
-  // Log::Read.
-  absl::StatusOr<ReadResult> Read(int64_t offset, ReadOptions options) const {
-    return log_->Read(offset, options);
-  }
+  // Log::Read; FailedPrecondition once the topic is deleted.
+  absl::StatusOr<ReadResult> Read(int64_t offset, ReadOptions options) const;
 
   int64_t start_offset() const { return log_->start_offset(); }
   int64_t end_offset() const { return log_->end_offset(); }
@@ -64,6 +62,10 @@ class Partition {
   // watermark.
   void NotifyWaiters();
 
+  // The topic was deleted: every call fails from now on. Internal (the Broker).
+  void MarkDeleted() { deleted_.store(true, std::memory_order_release); }
+  bool deleted() const { return deleted_.load(std::memory_order_acquire); }
+
   // Consumers register to be woken when data is appended. Internal.
   void AddWaiter(detail::PartitionWaiter* waiter);
   void RemoveWaiter(detail::PartitionWaiter* waiter);
@@ -73,6 +75,7 @@ class Partition {
   const std::unique_ptr<Log> log_;
   const bool flushed_reads_only_;
   std::atomic<int32_t> leader_epoch_{0};
+  std::atomic<bool> deleted_{false};
   std::atomic<int> waiter_count_{0};
   struct Waiters;
   const std::unique_ptr<Waiters> waiters_;

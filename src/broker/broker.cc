@@ -50,8 +50,12 @@ std::optional<std::pair<std::string, int32_t>> ParsePartitionDir(std::string_vie
   return std::make_pair(std::string(name.substr(0, dash)), p);
 }
 
+// Removes a partition's log directory. brook.meta goes last, so a directory interrupted half way
+// still reads as a brook log and is removed again as an orphan by the next Open.
 absl::Status RemoveTree(FileSystem* fs, const std::string& path) {
   BROOK_ASSIGN_OR_RETURN(std::vector<std::string> names, fs->ListDir(path));
+  std::stable_partition(names.begin(), names.end(),
+                        [](const std::string& n) { return n != "brook.meta"; });
   for (const std::string& n : names) {
     absl::Status s = fs->Remove(path + "/" + n);
     if (!s.ok() && !absl::IsNotFound(s)) return s;
@@ -144,6 +148,11 @@ absl::StatusOr<std::shared_ptr<Partition>> BrokerImpl::OpenPartition(const std::
   log_options.logger = options_.logger;
   log_options.create_if_missing = create;
   std::string path = PartitionDir(topic, p);
+  if (create) {
+    // A new partition starts empty: whatever a failed deletion left here is not its data.
+    BROOK_ASSIGN_OR_RETURN(bool exists, fs_->Exists(path));
+    if (exists) BROOK_RETURN_IF_ERROR(RemoveTree(fs_, path));
+  }
   absl::StatusOr<std::unique_ptr<Log>> log = Log::Open(path, log_options);
   if (!log.ok()) {
     return absl::Status(log.status().code(),
@@ -213,6 +222,9 @@ absl::Status BrokerImpl::Open() {
     offsets.cleanup_policy = CleanupPolicy::kCompact;
     offsets.segment_bytes_max = options_.offsets_topic_segment_bytes;
     offsets.segment_index_bytes = uint64_t{64} << 10;
+    // A commit is one batch: room for the offsets of ~100k partitions.
+    offsets.batch_bytes_max =
+        static_cast<uint32_t>(std::min<uint64_t>(uint64_t{8} << 20, offsets.segment_bytes_max));
     BROOK_RETURN_IF_ERROR(CreateTopic(kOffsetsTopic, offsets, /*internal=*/true));
   }
   BROOK_ASSIGN_OR_RETURN(std::shared_ptr<Topic> offsets_topic, GetTopic(kOffsetsTopic));
@@ -348,14 +360,22 @@ absl::Status BrokerImpl::DeleteTopic(const std::string& name) {
   topic->MarkDeleted();
   absl::Status first;
   for (const std::shared_ptr<Partition>& p : topic->partitions()) {
+    p->MarkDeleted();
     cleaner_->Remove(&p->log());
-    absl::Status s = p->log().Close();
+    absl::Status closed = p->log().Close();
+    if (!closed.ok()) {
+      Say(LogLevel::kWarning,
+          fmt::format("deleting topic {}: closing {}: {}", name, p->log().dir(), closed));
+    }
     p->NotifyWaiters();
-    if (s.ok()) s = RemoveTree(fs_, p->log().dir());
+    absl::Status s = RemoveTree(fs_, p->log().dir());
     if (!s.ok() && first.ok()) first = s;
   }
-  absl::Status s = fs_->SyncDir(dir_);
-  return first.ok() ? s : first;
+  absl::Status synced = fs_->SyncDir(dir_);
+  if (first.ok()) first = synced;
+  // Committed offsets of the topic go too, as in Kafka.
+  absl::Status offsets = coordinator_->DeleteTopicOffsets(name);
+  return first.ok() ? offsets : first;
 }
 
 absl::Status BrokerImpl::AddPartitions(const std::string& name, int32_t total) {
@@ -391,9 +411,23 @@ absl::Status BrokerImpl::AddPartitions(const std::string& name, int32_t total) {
     }
     added.push_back(std::move(*partition));
   }
+  // The registry first: partitions are used (and acknowledge records) only once they would
+  // survive a crash.
   MutexLock l(&topics_mu_);
+  broker::TopicRegistry registry;
+  for (const auto& [n, t] : topics_) {
+    registry[n] = broker::RegisteredTopic{n == name ? config : t->config(), t->internal()};
+  }
+  if (absl::Status s = broker::WriteTopicRegistry(fs_, dir_, registry); !s.ok()) {
+    for (auto& opened : added) {
+      cleaner_->Remove(&opened->log());
+      (void)opened->log().Close();
+      (void)RemoveTree(fs_, opened->log().dir());
+    }
+    return s;
+  }
   topic->AddPartitions(std::move(added));
-  return WriteRegistryLocked();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<Topic>> BrokerImpl::GetTopic(const std::string& name) const {
@@ -539,7 +573,6 @@ absl::Status BrokerImpl::Close() {
     MutexLock l(&topics_mu_);
     topics = topics_;
   }
-  coordinator_.reset();
   absl::Status first;
   for (const auto& [name, topic] : topics) {
     for (const std::shared_ptr<Partition>& p : topic->partitions()) {

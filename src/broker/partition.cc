@@ -3,9 +3,20 @@
 #include <algorithm>
 
 #include "broker/partition_waiter.h"
+#include "brook/status.h"
+#include "fmt/format.h"
 #include "util/mutex.h"
 
 namespace brook {
+namespace {
+
+absl::Status Deleted(const TopicPartition& id) {
+  return WithErrorCode(absl::FailedPreconditionError(fmt::format(
+                           "partition {}-{} belongs to a deleted topic", id.topic, id.partition)),
+                       ErrorCode::kUnknownTopicOrPartition);
+}
+
+}  // namespace
 
 struct Partition::Waiters {
   Mutex mu;
@@ -20,8 +31,14 @@ Partition::Partition(TopicPartition id, std::unique_ptr<Log> log, bool flushed_r
 
 Partition::~Partition() = default;
 
+absl::StatusOr<ReadResult> Partition::Read(int64_t offset, ReadOptions options) const {
+  if (deleted()) return Deleted(id_);
+  return log_->Read(offset, options);
+}
+
 absl::StatusOr<AppendResult> Partition::Append(std::span<const std::byte> batch,
                                                AppendOptions options) {
+  if (deleted()) return Deleted(id_);
   absl::StatusOr<AppendResult> result = log_->Append(batch, options);
   if (result.ok() && !result->duplicate) NotifyWaiters();
   return result;

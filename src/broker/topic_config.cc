@@ -86,6 +86,9 @@ std::map<std::string, std::string> TopicConfig::ToConfigMap() const {
   m["max.compaction.lag.ms"] = std::to_string(compaction.max_lag.count());
   m["delete.retention.ms"] = std::to_string(compaction.delete_retention.count());
   m["flushed.reads.only"] = flushed_reads_only ? "true" : "false";
+  // Kafka sets these per broker (log.cleaner.*); brook per topic.
+  m["log.cleaner.dedupe.buffer.size"] = std::to_string(compaction.offset_map_bytes);
+  m["log.cleaner.io.max.bytes.per.second"] = std::to_string(compaction.io_bytes_per_second);
   return m;
 }
 
@@ -133,6 +136,10 @@ absl::StatusOr<TopicConfig> TopicConfig::FromConfigMap(
       s = ParseMs(key, value, &c.compaction.max_lag);
     } else if (key == "delete.retention.ms") {
       s = ParseMs(key, value, &c.compaction.delete_retention);
+    } else if (key == "log.cleaner.dedupe.buffer.size") {
+      s = ParseNumber(key, value, &c.compaction.offset_map_bytes);
+    } else if (key == "log.cleaner.io.max.bytes.per.second") {
+      s = ParseNumber(key, value, &c.compaction.io_bytes_per_second);
     } else if (key == "flushed.reads.only") {
       if (value == "true" || value == "false") {
         c.flushed_reads_only = value == "true";

@@ -48,6 +48,7 @@ class ConsumerImpl {
   ~ConsumerImpl() {
     absl::Status s = Close();
     if (!s.ok()) Say(LogLevel::kWarning, fmt::format("closing consumer: {}", s));
+    StopAsyncThread();
   }
 
   absl::Status Subscribe(std::vector<std::string> topics);
@@ -115,6 +116,10 @@ class ConsumerImpl {
   absl::Status CommitBeforeLeaving();
   std::map<TopicPartition, int64_t> Positions(const std::vector<TopicPartition>& partitions) const;
   void RunAsyncCallbacks();
+  // Synchronous commits and rebalances wait for queued async commits, so an older async commit
+  // never lands after a newer one.
+  void WaitForAsyncCommits();
+  void StopAsyncThread();
   void AsyncLoop();
 
   Broker& broker_;
@@ -124,6 +129,8 @@ class ConsumerImpl {
   PartitionWaiter waiter_;
   std::atomic<bool> wakeup_{false};
   bool closed_ = false;
+  absl::Status fenced_;         // set once: every later Poll fails with it
+  absl::Status pending_error_;  // a fetch error to report after the records before it
 
   std::vector<std::string> subscription_;
   std::map<TopicPartition, Assigned> assigned_;
@@ -142,6 +149,7 @@ class ConsumerImpl {
   std::vector<ReadResult> held_;
   std::vector<std::shared_ptr<Partition>> held_partitions_;
   std::deque<std::vector<std::byte>> decompressed_;  // compressed batches' records
+  size_t decompressed_bytes_ = 0;                    // in decompressed_; bounded per Poll
 
   // CommitAsync: a worker thread, started on first use.
   Mutex async_mu_;
@@ -156,6 +164,7 @@ class ConsumerImpl {
   std::vector<std::pair<absl::Status, std::function<void(const absl::Status&)>>> async_done_
       ABSL_GUARDED_BY(async_mu_);
   bool async_stop_ ABSL_GUARDED_BY(async_mu_) = false;
+  bool async_in_flight_ ABSL_GUARDED_BY(async_mu_) = false;
   std::thread async_thread_;
 };
 
@@ -201,6 +210,7 @@ absl::Status ConsumerImpl::Assign(std::vector<TopicPartition> partitions) {
 }
 
 absl::Status ConsumerImpl::Unsubscribe() {
+  WaitForAsyncCommits();
   if (subscribed()) {
     if (options_.enable_auto_commit && !member_id_.empty()) {
       absl::Status s = CommitBeforeLeaving();
@@ -271,6 +281,7 @@ std::map<std::string, int32_t> ConsumerImpl::PartitionCounts() const {
 }
 
 absl::Status ConsumerImpl::JoinGroup() {
+  WaitForAsyncCommits();
   if (protocol_ == RebalanceProtocol::kEager) Revoke(assignment());
   JoinGroupRequest request;
   request.group_id = options_.group_id;
@@ -411,7 +422,12 @@ absl::Status ConsumerImpl::Fetch(ConsumerRecords* records) {
     const TopicPartition& tp = *order[(start + k) % order.size()].first;
     Assigned& a = *order[(start + k) % order.size()].second;
     if (a.paused) continue;
+    if (decompressed_bytes_ > options_.max_decompressed_batch_bytes) break;  // enough this Poll
     BROOK_RETURN_IF_ERROR(ResolvePosition(tp, a));
+    if (a.position > a.partition->end_offset()) {
+      BROOK_RETURN_IF_ERROR(
+          ResetPosition(tp, a, fmt::format("position {} is past the end offset", a.position)));
+    }
     int64_t high_watermark = a.partition->high_watermark();
     if (a.position >= high_watermark) continue;
     absl::StatusOr<ReadResult> read =
@@ -443,6 +459,7 @@ absl::Status ConsumerImpl::Fetch(ConsumerRecords* records) {
               plain.status().code(),
               fmt::format("{}-{}: {}", tp.topic, tp.partition, plain.status().message()));
         }
+        decompressed_bytes_ += plain->size();
         decompressed_.push_back(std::move(*plain));
         absl::StatusOr<RecordBatchView> parsed =
             RecordBatchView::Parse(decompressed_.back(), Verify::kHeader);
@@ -496,15 +513,38 @@ absl::StatusOr<ConsumerRecords> ConsumerImpl::Poll(std::chrono::milliseconds tim
   held_.clear();
   held_partitions_.clear();
   decompressed_.clear();
+  decompressed_bytes_ = 0;
   RunAsyncCallbacks();
   auto deadline = SteadyClock::now() + timeout;
   ConsumerRecords records;
+  if (!fenced_.ok()) return fenced_;
+  if (!pending_error_.ok()) {
+    // Records fetched before this error were returned by the last Poll.
+    absl::Status s = std::move(pending_error_);
+    pending_error_ = absl::OkStatus();
+    return s;
+  }
   while (true) {
     if (wakeup_.exchange(false)) return absl::CancelledError("consumer woken up");
     uint64_t seen = waiter_.sequence();
-    if (subscribed()) BROOK_RETURN_IF_ERROR(DriveGroup());
+    if (subscribed()) {
+      absl::Status s = DriveGroup();
+      if (Is(s, ErrorCode::kFencedInstanceId)) {
+        // Another live instance has this group.instance.id: fatal, as in Kafka. Rejoining would
+        // fence it in turn and both would fetch the same partitions.
+        fenced_ = s;
+        LoseAll();
+        member_id_.clear();
+        return s;
+      }
+      BROOK_RETURN_IF_ERROR(s);
+    }
     MaybeAutoCommit();
-    BROOK_RETURN_IF_ERROR(Fetch(&records));
+    if (absl::Status s = Fetch(&records); !s.ok()) {
+      if (records.empty()) return s;
+      pending_error_ = std::move(s);  // deliver what was fetched (positions moved past it)
+      return records;
+    }
     if (!records.empty()) return records;
     auto now = SteadyClock::now();
     if (now >= deadline) return records;
@@ -577,6 +617,7 @@ absl::Status ConsumerImpl::Commit(const std::map<TopicPartition, int64_t>& offse
   if (options_.group_id.empty()) {
     return absl::FailedPreconditionError("Commit needs ConsumerOptions.group_id");
   }
+  WaitForAsyncCommits();
   if (offsets.empty()) return absl::OkStatus();
   OffsetMap map;
   for (const auto& [tp, offset] : offsets) map[tp] = OffsetAndMetadata{.offset = offset};
@@ -591,7 +632,16 @@ absl::Status ConsumerImpl::Commit(const std::map<TopicPartition, int64_t>& offse
   return coordinator_.Commit(options_.group_id, "", -1, map);
 }
 
+void ConsumerImpl::WaitForAsyncCommits() {
+  MutexLock l(&async_mu_);
+  while (!async_queue_.empty() || async_in_flight_) async_cv_.Wait(&async_mu_);
+}
+
 void ConsumerImpl::CommitAsync(std::function<void(const absl::Status&)> done) {
+  if (closed_) {
+    if (done) done(absl::FailedPreconditionError("consumer is closed"));
+    return;
+  }
   AsyncCommit commit;
   if (subscribed()) {
     commit.member_id = member_id_;
@@ -614,6 +664,7 @@ void ConsumerImpl::AsyncLoop() {
     if (async_queue_.empty()) return;
     AsyncCommit commit = std::move(async_queue_.front());
     async_queue_.pop_front();
+    async_in_flight_ = true;
     async_mu_.Unlock();
     absl::Status s;
     if (options_.group_id.empty()) {
@@ -623,7 +674,9 @@ void ConsumerImpl::AsyncLoop() {
                               commit.offsets);
     }
     async_mu_.Lock();
+    async_in_flight_ = false;
     async_done_.emplace_back(s, std::move(commit.done));
+    async_cv_.SignalAll();
   }
 }
 
@@ -678,15 +731,19 @@ absl::Status ConsumerImpl::CommitBeforeLeaving() {
   }
 }
 
-absl::Status ConsumerImpl::Close() {
-  if (closed_) return absl::OkStatus();
-  absl::Status result;
+void ConsumerImpl::StopAsyncThread() {
   {
     MutexLock l(&async_mu_);
     async_stop_ = true;
     async_cv_.SignalAll();
   }
   if (async_thread_.joinable()) async_thread_.join();
+}
+
+absl::Status ConsumerImpl::Close() {
+  if (closed_) return absl::OkStatus();
+  absl::Status result;
+  StopAsyncThread();
   RunAsyncCallbacks();
   if (subscribed() && !member_id_.empty()) {
     if (options_.enable_auto_commit) {

@@ -18,7 +18,6 @@ namespace {
 
 constexpr size_t kMaxGroupIdBytes = 255;
 constexpr size_t kMaxMetadataBytes = 4096;  // Kafka's offset.metadata.max.bytes
-constexpr size_t kCommitBatchBytes = 256 << 10;
 constexpr size_t kMaxFencedIds = 64;
 
 absl::Status GroupError(absl::StatusCode code, ErrorCode kafka, std::string message) {
@@ -46,7 +45,8 @@ struct Member {
   std::vector<TopicPartition> owned;
   int32_t owned_generation = -1;
   bool implied_heartbeats = true;
-  bool heartbeats_stopped = false;
+  bool heartbeats_stopped = false;  // its Consumer closed without leaving (static)
+  bool poll_expired = false;        // a static member that missed max.poll.interval.ms
   PartitionWaiter* waiter = nullptr;
   bool joined = false;  // has joined the rebalance in progress
   std::vector<TopicPartition> assignment;
@@ -82,13 +82,22 @@ struct GroupCoordinator::Impl {
   CoordinatorOptions options;
   // Held across a commit's append, so the log and the in-memory offsets agree on the order of
   // commits. Taken before mu.
-  Mutex commit_mu ABSL_ACQUIRED_BEFORE(mu);
+  mutable Mutex commit_mu ABSL_ACQUIRED_BEFORE(mu);
   mutable Mutex mu;
   std::map<std::string, Group> groups ABSL_GUARDED_BY(mu);
   uint64_t join_counter ABSL_GUARDED_BY(mu) = 0;
   std::mt19937_64 rng ABSL_GUARDED_BY(mu){std::random_device{}()};
 
   int64_t Now() const { return ToMs(options.clock->Monotonic()); }
+
+  Group& GetGroup(const std::string& id, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    auto [it, inserted] = groups.try_emplace(id);
+    if (inserted) {
+      it->second.id = id;
+      it->second.empty_since_ms = now;
+    }
+    return it->second;
+  }
   void Say(LogLevel level, const std::string& message) const {
     if (options.logger) options.logger(level, message);
   }
@@ -276,16 +285,21 @@ struct GroupCoordinator::Impl {
     }
   }
 
+  // Deletes the offsets of an empty group that retention says are expired (re-checked here,
+  // under commit_mu, so a commit that arrived meanwhile is kept).
+  absl::Status ExpireOffsets(const std::string& group_id);
+
   void ExpireMembers(Group& g, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     std::vector<std::pair<std::string, std::string>> remove;
     for (auto& [id, m] : g.members) {
-      bool implied = m.implied_heartbeats && !m.heartbeats_stopped;
+      bool implied = m.implied_heartbeats && !m.heartbeats_stopped && !m.poll_expired;
       if (implied) {
         bool waiting_in_rebalance = g.state == GroupState::kPreparingRebalance && m.joined;
         if (!waiting_in_rebalance && now - m.last_poll_ms > m.rebalance_timeout.count()) {
           if (m.instance_id) {
-            // A static member stops heartbeating; the session timeout removes it.
-            m.heartbeats_stopped = true;
+            // A static member stops heartbeating; the session timeout removes it unless it
+            // polls again first.
+            m.poll_expired = true;
             m.last_heartbeat_ms = now;
             continue;
           }
@@ -307,21 +321,13 @@ absl::Status GroupCoordinator::Impl::AppendRecords(
     Durability durability) const {
   Partition& partition = OffsetsPartition(group);
   int64_t now = options.clock->NowMs();
+  // One batch, so a commit is all or nothing (Log::Append refuses one over the topic's
+  // max.message.bytes).
   RecordBatchBuilder builder;
-  auto flush = [&]() -> absl::Status {
-    if (builder.empty()) return absl::OkStatus();
-    absl::StatusOr<AppendResult> r =
-        partition.Append(builder.Finish(), AppendOptions{.durability = durability});
-    builder.Reset();
-    return r.status();
-  };
   for (const auto& [key, value] : records) {
-    if (builder.size_bytes() + key.size() + (value ? value->size() : 0) > kCommitBatchBytes) {
-      BROOK_RETURN_IF_ERROR(flush());
-    }
     builder.Append(now, key, value ? std::optional<std::string_view>(*value) : std::nullopt);
   }
-  return flush();
+  return partition.Append(builder.Finish(), AppendOptions{.durability = durability}).status();
 }
 
 GroupCoordinator::GroupCoordinator(CoordinatorOptions options)
@@ -409,6 +415,14 @@ absl::StatusOr<std::string> GroupCoordinator::Join(const JoinGroupRequest& reque
                                   request.group_id, request.session_timeout.count(),
                                   o.min_session_timeout.count(), o.max_session_timeout.count()));
   }
+  if (request.client_id.size() > kMaxGroupIdBytes ||
+      (request.group_instance_id &&
+       (request.group_instance_id->empty() || request.group_instance_id->size() > 249))) {
+    return GroupError(absl::StatusCode::kInvalidArgument, ErrorCode::kInvalidRequest,
+                      fmt::format("group {}: client id must be at most {} bytes and "
+                                  "group.instance.id 1-249 bytes",
+                                  request.group_id, kMaxGroupIdBytes));
+  }
   if (request.assignors.empty()) {
     return GroupError(
         absl::StatusCode::kInvalidArgument, ErrorCode::kInconsistentGroupProtocol,
@@ -422,23 +436,23 @@ absl::StatusOr<std::string> GroupCoordinator::Join(const JoinGroupRequest& reque
   }
   MutexLock l(&impl_->mu);
   int64_t now = impl_->Now();
-  Group& g = impl_->groups[request.group_id];
-  g.id = request.group_id;
+  Group& g = impl_->GetGroup(request.group_id, now);
   impl_->ExpireMembers(g, now);
 
-  // Every member must share an assignor with the group.
-  for (const auto& [id, m] : g.members) {
-    if (id == request.member_id) continue;
-    const std::vector<std::string>& supported = m.assignors;
-    bool shared = std::any_of(request.assignors.begin(), request.assignors.end(), [&](auto& a) {
-      return std::find(supported.begin(), supported.end(), a) != supported.end();
+  // Some assignor must be supported by every member, the joiner included.
+  std::vector<std::string> common = request.assignors;
+  for (const auto& entry : g.members) {
+    if (entry.first == request.member_id) continue;
+    const std::vector<std::string>& supported = entry.second.assignors;
+    std::erase_if(common, [&](const std::string& a) {
+      return std::find(supported.begin(), supported.end(), a) == supported.end();
     });
-    if (!shared) {
-      return GroupError(absl::StatusCode::kInvalidArgument, ErrorCode::kInconsistentGroupProtocol,
-                        fmt::format("group {}: none of the member's assignors is supported by "
-                                    "member {}",
-                                    g.id, id));
-    }
+  }
+  if (common.empty()) {
+    return GroupError(absl::StatusCode::kInvalidArgument, ErrorCode::kInconsistentGroupProtocol,
+                      fmt::format("group {}: no assignor is supported by every member and this "
+                                  "one",
+                                  g.id));
   }
 
   Member* member = nullptr;
@@ -484,6 +498,7 @@ absl::StatusOr<std::string> GroupCoordinator::Join(const JoinGroupRequest& reque
   member->owned_generation = request.owned_generation;
   member->implied_heartbeats = request.implied_heartbeats;
   member->heartbeats_stopped = false;
+  member->poll_expired = false;
   member->waiter = request.waiter;
   member->last_heartbeat_ms = now;
   member->last_poll_ms = now;
@@ -527,6 +542,8 @@ absl::StatusOr<std::optional<SyncGroupResult>> GroupCoordinator::Sync(
   impl_->TryComplete(g, now);
   BROOK_ASSIGN_OR_RETURN(Member * m, impl_->FindMember(g, member_id));
   m->last_poll_ms = now;
+  m->last_heartbeat_ms = now;
+  m->poll_expired = false;
   if (g.state == GroupState::kPreparingRebalance) {
     if (m->joined) return std::optional<SyncGroupResult>();
     return GroupError(absl::StatusCode::kAborted, ErrorCode::kRebalanceInProgress,
@@ -560,7 +577,10 @@ absl::Status GroupCoordinator::Heartbeat(const std::string& group_id, const std:
     auto it = g.members.find(member_id);
     if (it != g.members.end()) {
       it->second.last_heartbeat_ms = now;
-      if (polled) it->second.last_poll_ms = now;
+      if (polled) {
+        it->second.last_poll_ms = now;
+        it->second.poll_expired = false;
+      }
     }
   }
   impl_->ExpireMembers(g, now);
@@ -622,8 +642,7 @@ absl::Status GroupCoordinator::Commit(const std::string& group_id, const std::st
   MutexLock commit(&impl_->commit_mu);
   {
     MutexLock l(&impl_->mu);
-    Group& g = impl_->groups[group_id];
-    g.id = group_id;
+    Group& g = impl_->GetGroup(group_id, impl_->Now());
     if (member_id.empty() && generation < 0) {
       if (!g.members.empty()) {
         return GroupError(absl::StatusCode::kFailedPrecondition, ErrorCode::kUnknownMemberId,
@@ -651,7 +670,7 @@ absl::Status GroupCoordinator::Commit(const std::string& group_id, const std::st
   }
   BROOK_RETURN_IF_ERROR(impl_->AppendRecords(group_id, records, impl_->options.commit_durability));
   MutexLock l(&impl_->mu);
-  Group& g = impl_->groups[group_id];
+  Group& g = impl_->GetGroup(group_id, impl_->Now());
   for (const auto& [tp, om] : offsets) {
     g.offsets[tp] = {om.offset, om.metadata, now_ms};
   }
@@ -660,6 +679,7 @@ absl::Status GroupCoordinator::Commit(const std::string& group_id, const std::st
 
 OffsetMap GroupCoordinator::Committed(const std::string& group_id,
                                       const std::vector<TopicPartition>& partitions) const {
+  MutexLock commit(&impl_->commit_mu);  // a commit being written is seen once it is stored
   MutexLock l(&impl_->mu);
   auto git = impl_->groups.find(group_id);
   if (git == impl_->groups.end()) return {};
@@ -673,7 +693,7 @@ OffsetMap GroupCoordinator::Committed(const std::string& group_id,
 }
 
 absl::Status GroupCoordinator::Step() {
-  std::vector<std::string> expired;
+  std::vector<std::string> candidates;
   {
     MutexLock l(&impl_->mu);
     int64_t now = impl_->Now();
@@ -681,17 +701,73 @@ absl::Status GroupCoordinator::Step() {
       impl_->ExpireMembers(g, now);
       impl_->TryComplete(g, now);
       if (impl_->options.offsets_retention.count() >= 0 && g.state == GroupState::kEmpty &&
-          !g.offsets.empty() && now - g.empty_since_ms > impl_->options.offsets_retention.count()) {
-        expired.push_back(id);
+          !g.offsets.empty()) {
+        candidates.push_back(id);
       }
     }
   }
   absl::Status first;
-  for (const std::string& id : expired) {
-    absl::Status s = DeleteGroup(id);
+  for (const std::string& id : candidates) {
+    absl::Status s = impl_->ExpireOffsets(id);
     if (!s.ok() && first.ok()) first = s;
   }
   return first;
+}
+
+absl::Status GroupCoordinator::Impl::ExpireOffsets(const std::string& group_id) {
+  MutexLock commit(&commit_mu);
+  std::vector<std::pair<std::string, std::optional<std::string>>> records;
+  std::vector<TopicPartition> expired;
+  {
+    MutexLock l(&mu);
+    auto it = groups.find(group_id);
+    if (it == groups.end()) return absl::OkStatus();
+    Group& g = it->second;
+    int64_t retention = options.offsets_retention.count();
+    // Kafka's rule: once the group is empty, an offset expires `retention` after its commit.
+    if (g.state != GroupState::kEmpty || Now() - g.empty_since_ms <= retention) {
+      return absl::OkStatus();
+    }
+    int64_t now_ms = options.clock->NowMs();
+    for (const auto& [tp, om] : g.offsets) {
+      if (now_ms - om.commit_timestamp_ms > retention) {
+        expired.push_back(tp);
+        records.emplace_back(group::EncodeKey(group::OffsetCommitKey{group_id, tp}), std::nullopt);
+      }
+    }
+  }
+  if (records.empty()) return absl::OkStatus();
+  BROOK_RETURN_IF_ERROR(AppendRecords(group_id, records, options.commit_durability));
+  MutexLock l(&mu);
+  auto it = groups.find(group_id);
+  if (it == groups.end()) return absl::OkStatus();
+  for (const TopicPartition& tp : expired) it->second.offsets.erase(tp);
+  return absl::OkStatus();
+}
+
+absl::Status GroupCoordinator::DeleteTopicOffsets(const std::string& topic) {
+  MutexLock commit(&impl_->commit_mu);
+  std::map<std::string, std::vector<TopicPartition>> doomed;
+  {
+    MutexLock l(&impl_->mu);
+    for (const auto& [id, g] : impl_->groups) {
+      for (const auto& [tp, om] : g.offsets) {
+        if (tp.topic == topic) doomed[id].push_back(tp);
+      }
+    }
+  }
+  for (const auto& [id, partitions] : doomed) {
+    std::vector<std::pair<std::string, std::optional<std::string>>> records;
+    for (const TopicPartition& tp : partitions) {
+      records.emplace_back(group::EncodeKey(group::OffsetCommitKey{id, tp}), std::nullopt);
+    }
+    BROOK_RETURN_IF_ERROR(impl_->AppendRecords(id, records, impl_->options.commit_durability));
+    MutexLock l(&impl_->mu);
+    auto it = impl_->groups.find(id);
+    if (it == impl_->groups.end()) continue;
+    for (const TopicPartition& tp : partitions) it->second.offsets.erase(tp);
+  }
+  return absl::OkStatus();
 }
 
 std::vector<GroupListing> GroupCoordinator::ListGroups() const {
@@ -751,7 +827,10 @@ absl::Status GroupCoordinator::DeleteGroup(const std::string& group_id) {
   BROOK_RETURN_IF_ERROR(impl_->AppendRecords(group_id, records, impl_->options.commit_durability));
   MutexLock l(&impl_->mu);
   auto git = impl_->groups.find(group_id);
-  if (git != impl_->groups.end() && git->second.members.empty()) impl_->groups.erase(git);
+  if (git == impl_->groups.end()) return absl::OkStatus();
+  // Members may have joined meanwhile; the offsets are gone from disk either way.
+  git->second.offsets.clear();
+  if (git->second.members.empty()) impl_->groups.erase(git);
   return absl::OkStatus();
 }
 

@@ -137,6 +137,10 @@ class GroupCoordinator {
   // deletes expired offsets.
   absl::Status Step();
 
+  // Deletes every group's committed offsets for a deleted topic (as Kafka does), so a topic
+  // created again with the same name starts without them.
+  absl::Status DeleteTopicOffsets(const std::string& topic);
+
   std::vector<GroupListing> ListGroups() const;
   // Without end offsets and lag (the Broker fills those in).
   absl::StatusOr<GroupDescription> DescribeGroup(const std::string& group_id) const;

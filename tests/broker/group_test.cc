@@ -503,5 +503,97 @@ TEST_CASE("The coordinator removes a member whose heartbeats stop after the sess
   REQUIRE(broker->ListGroups().empty());  // no members and no committed offsets
 }
 
+TEST_CASE("A fenced static member stays fenced instead of fencing its replacement back",
+          "[group]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 2}).ok());
+  ConsumerOptions options{.group_id = "g", .group_instance_id = "worker-1"};
+  auto old_instance = MakeConsumer(*broker, options);
+  REQUIRE(old_instance->Subscribe({"t"}).ok());
+  REQUIRE(old_instance->Poll(milliseconds(50)).ok());
+  REQUIRE(old_instance->assignment().size() == 2);
+  auto new_instance = MakeConsumer(*broker, options);  // same instance id, still alive
+  REQUIRE(new_instance->Subscribe({"t"}).ok());
+  REQUIRE(new_instance->Poll(milliseconds(50)).ok());
+  REQUIRE(new_instance->assignment().size() == 2);
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<ConsumerRecords> fenced = old_instance->Poll(milliseconds(0));
+    REQUIRE(GetErrorCode(fenced.status()) == ErrorCode::kFencedInstanceId);
+    REQUIRE(old_instance->assignment().empty());
+    REQUIRE(new_instance->Poll(milliseconds(0)).ok());
+    REQUIRE(new_instance->assignment().size() == 2);
+  }
+}
+
+TEST_CASE("A member with no assignor in common with every other member is refused", "[group]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 3}).ok());
+  auto a = MakeConsumer(*broker, {.group_id = "g", .assignors = {"range", "roundrobin"}});
+  auto b = MakeConsumer(*broker, {.group_id = "g", .assignors = {"range", "sticky"}});
+  auto c = MakeConsumer(*broker, {.group_id = "g", .assignors = {"roundrobin", "sticky"}});
+  REQUIRE(a->Subscribe({"t"}).ok());
+  REQUIRE(b->Subscribe({"t"}).ok());
+  REQUIRE(c->Subscribe({"t"}).ok());
+  REQUIRE(a->Poll(milliseconds(0)).ok());
+  REQUIRE(b->Poll(milliseconds(0)).ok());
+  REQUIRE(a->Poll(milliseconds(0)).ok());
+  absl::StatusOr<ConsumerRecords> refused = c->Poll(milliseconds(0));
+  REQUIRE(GetErrorCode(refused.status()) == ErrorCode::kInconsistentGroupProtocol);
+}
+
+TEST_CASE("Deleting a topic deletes its committed offsets and refuses reads", "[group]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+  REQUIRE(broker->CreateTopic("kept", {.partitions = 1}).ok());
+  auto producer = MakeProducer(*broker);
+  SendSync(*producer, {.topic = "t", .value = "old"});
+  auto consumer = MakeConsumer(*broker, {.group_id = "g"});
+  REQUIRE(consumer->Assign({{"t", 0}, {"kept", 0}}).ok());
+  REQUIRE(consumer->Commit({{{"t", 0}, 1}, {{"kept", 0}, 0}}).ok());
+  std::shared_ptr<Partition> old_partition = *broker->GetPartition({"t", 0});
+  REQUIRE(broker->DeleteTopic("t").ok());
+  REQUIRE(absl::IsFailedPrecondition(old_partition->Read(0, ReadOptions{}).status()));
+  absl::StatusOr<GroupDescription> d = broker->DescribeGroup("g");
+  REQUIRE(d.ok());
+  REQUIRE(d->offsets.size() == 1);
+  REQUIRE(d->offsets[0].partition.topic == "kept");
+  // A topic created again with the name starts from its beginning, not the old commit.
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+  SendSync(*producer, {.topic = "t", .value = "new"});
+  auto again =
+      MakeConsumer(*broker, {.group_id = "g2", .auto_offset_reset = OffsetReset::kEarliest});
+  REQUIRE(again->Assign({{"t", 0}}).ok());
+  absl::StatusOr<ConsumerRecords> records = again->Poll(milliseconds(0));
+  REQUIRE(records.ok());
+  REQUIRE(records->size() == 1);
+  REQUIRE((*records)[0].value() == "new");
+}
+
+TEST_CASE("Committed offsets of an empty group expire by commit time after the retention",
+          "[group]") {
+  testing::TempDir dir;
+  testing::ManualClock clock;
+  BrokerOptions options = GroupBrokerOptions(&clock);
+  options.offsets_retention = milliseconds(1000);
+  auto broker = OpenBroker(dir.path(), options);
+  REQUIRE(broker->CreateTopic("t", {.partitions = 2}).ok());
+  auto consumer = MakeConsumer(*broker, {.group_id = "g"});
+  REQUIRE(consumer->Assign({{"t", 0}, {"t", 1}}).ok());
+  REQUIRE(consumer->Commit({{{"t", 0}, 0}, {{"t", 1}, 0}}).ok());
+  clock.Advance(milliseconds(800));
+  REQUIRE(consumer->Commit({{{"t", 1}, 0}}).ok());  // refreshes partition 1 only
+  REQUIRE(broker->Tick().ok());
+  REQUIRE(broker->DescribeGroup("g")->offsets.size() == 2);
+  clock.Advance(milliseconds(400));  // partition 0's commit is 1200 ms old, partition 1's 400
+  REQUIRE(broker->Tick().ok());
+  absl::StatusOr<GroupDescription> d = broker->DescribeGroup("g");
+  REQUIRE(d.ok());
+  REQUIRE(d->offsets.size() == 1);
+  REQUIRE(d->offsets[0].partition.partition == 1);
+}
+
 }  // namespace
 }  // namespace brook

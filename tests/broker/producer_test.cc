@@ -189,5 +189,58 @@ TEST_CASE("Compressed batches from the Producer are read back by the Consumer", 
   }
 }
 
+TEST_CASE("A fetch error after records returns the records first, then the error", "[consumer]") {
+  if (!CompressionSupported(Compression::kLz4)) return;
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 2}).ok());
+  auto plain = MakeProducer(*broker);
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(plain->Send({.topic = "t", .value = std::to_string(i), .partition = 0}, nullptr).ok());
+  }
+  REQUIRE(plain->Flush().ok());
+  auto packed =
+      MakeProducer(*broker, {.linger = milliseconds(5), .compression = Compression::kLz4});
+  for (int i = 0; i < 50; ++i) {
+    REQUIRE(
+        packed->Send({.topic = "t", .value = std::string(100, 'z'), .partition = 1}, nullptr).ok());
+  }
+  REQUIRE(packed->Flush().ok());
+  // Partition 1's batch decompresses to more than the consumer allows: an error, every time.
+  auto consumer = MakeConsumer(
+      *broker, {.auto_offset_reset = OffsetReset::kEarliest, .max_decompressed_batch_bytes = 1000});
+  REQUIRE(consumer->Assign({{"t", 0}, {"t", 1}}).ok());
+  std::vector<std::string> delivered;
+  int errors = 0;
+  for (int i = 0; i < 6; ++i) {
+    absl::StatusOr<ConsumerRecords> records = consumer->Poll(milliseconds(0));
+    if (!records.ok()) {
+      ++errors;
+      continue;
+    }
+    for (const ConsumerRecord& r : *records) delivered.push_back(std::string(*r.value()));
+  }
+  REQUIRE(errors >= 3);
+  REQUIRE(delivered == std::vector<std::string>{"0", "1", "2", "3", "4"});
+}
+
+TEST_CASE("CommitAsync runs its callback in a later Poll, and refuses after Close", "[consumer]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+  auto consumer = MakeConsumer(*broker, {.group_id = "g"});
+  REQUIRE(consumer->Assign({{"t", 0}}).ok());
+  REQUIRE(consumer->Seek({"t", 0}, 0).ok());
+  absl::Status result = absl::UnknownError("not called");
+  consumer->CommitAsync([&](const absl::Status& s) { result = s; });
+  REQUIRE(consumer->Commit().ok());  // waits for the async commit first
+  REQUIRE(consumer->Poll(milliseconds(0)).ok());
+  REQUIRE(result.ok());
+  REQUIRE(consumer->Close().ok());
+  absl::Status after = absl::OkStatus();
+  consumer->CommitAsync([&](const absl::Status& s) { after = s; });
+  REQUIRE(absl::IsFailedPrecondition(after));
+}
+
 }  // namespace
 }  // namespace brook
