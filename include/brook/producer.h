@@ -22,7 +22,13 @@
 // Acknowledgement: the callback (or future) resolves once the batch is appended — readable and
 // safe from a crash of the process — or, with durability kFlushed, on disk. Callbacks run on
 // the thread that appended the batch (a Send caller, Flush, or the linger thread); they must not
-// block for long, and must not call Flush or Close.
+// block for long, and must not call Flush or Close (a Send from a callback is fine while the
+// buffer has room). With linger 0, a Send that finds its partition idle appends what other
+// threads queue meanwhile before it returns, so under a steady stream from many threads one
+// Send may take several appends' time.
+//
+// No retries: an in-process append either wrote the batch or wrote nothing and said why, so a
+// failed batch's records get the error and the next batch reuses their sequence numbers.
 //
 // Memory: records waiting to be appended hold at most buffer_bytes_max bytes; Send blocks up to
 // max_block for room, then fails with ResourceExhausted.

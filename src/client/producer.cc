@@ -157,6 +157,7 @@ class ProducerImpl {
   std::vector<std::unique_ptr<TopicState>> retired_;  // guarded by topics_mu_
 
   std::atomic<bool> closed_{false};
+  std::atomic<int> sends_in_flight_{0};
 };
 
 absl::StatusOr<TopicState*> ProducerImpl::Topic(std::string_view name) {
@@ -236,9 +237,13 @@ std::unique_ptr<Batch> ProducerImpl::NewBatch(PartitionQueue& q) {
 }
 
 absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callback) {
-  if (closed_.load(std::memory_order_relaxed)) {
-    return absl::FailedPreconditionError("producer is closed");
-  }
+  // Close waits for Sends in flight, so none can queue a record after its final Flush.
+  sends_in_flight_.fetch_add(1);
+  struct Done {
+    std::atomic<int>& n;
+    ~Done() { n.fetch_sub(1); }
+  } done{sends_in_flight_};
+  if (closed_.load()) return absl::FailedPreconditionError("producer is closed");
   BROOK_ASSIGN_OR_RETURN(TopicState * t, Topic(record.topic));
   int32_t count = t->topic->partition_count();
   size_t bytes = RecordBytes(record);
@@ -430,6 +435,7 @@ absl::Status ProducerImpl::Flush() {
 
 absl::Status ProducerImpl::Close() {
   if (closed_.exchange(true)) return absl::OkStatus();
+  while (sends_in_flight_.load() > 0) std::this_thread::yield();
   absl::Status s = Flush();
   {
     MutexLock l(&sender_mu_);

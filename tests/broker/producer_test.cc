@@ -79,15 +79,6 @@ TEST_CASE("Many threads send through one Producer; each thread's order is kept p
     }
   }
   REQUIRE(total == kThreads * kPerThread);
-  // Batching: far fewer batches than records.
-  int64_t batches = 0;
-  for (int32_t p = 0; p < 3; ++p) {
-    auto partition = *broker->GetPartition({"t", p});
-    absl::StatusOr<ReadResult> read = partition->Read(0, ReadOptions{.max_bytes = 64 << 20});
-    REQUIRE(read.ok());
-    batches += static_cast<int64_t>(read->size());
-  }
-  REQUIRE(batches < kThreads * kPerThread);
 }
 
 TEST_CASE("With linger, a Producer batches records and appends them after the linger",
