@@ -96,6 +96,33 @@ def main(path):
           None if cleaned is None else cleaned / 1e6, 500, unit=" MB/s")
     ratio("compaction offset map, bytes per distinct key", get(compaction, "map_bytes_per_key"),
           32, False, " B")
+    # Issue 4: broker, producer, consumer (benchmarks/broker_bench.cc).
+    ratio("produce->consume, 1 partition, records/s / LogAppend 100 B x1000",
+          div(get("BM_ProduceConsume/1", "items_per_second"), append_items), 0.70)
+    for spin in ("0", "200"):
+        name = f"BM_ProduceConsumeLatency/{spin}"
+        ratio(f"produce->consume p99 at 10k/s, poll_spin {spin} us", get(name, "p99_us"), 50,
+              False, " us")
+        ratio(f"produce->consume p50 at 10k/s, poll_spin {spin} us (no goal; 50 us shown)",
+              get(name, "p50_us"), 50, False, " us")
+    many_open = "BM_ManyPartitions/open"
+    partitions = get(many_open, "partitions")
+    if partitions is not None and partitions < 10000:
+        print(f"| (BM_ManyPartitions ran with {partitions:g} partitions: the open-file limit is "
+              "too low for 10,000; the 10k figures are linear estimates) | | | |")
+        ratio("open a 10k-partition broker (estimate)", get(many_open, "open_ms_10k_est"), 1000,
+              False, " ms")
+    else:
+        ratio("open a 10k-partition broker", get(many_open, "open_ms"), 1000, False, " ms")
+    spread = get("BM_ManyPartitions/append_spread", "items_per_second")
+    ratio("append round-robin over many partitions / the same to one partition",
+          div(spread, get("BM_ManyPartitions/append_one", "items_per_second")), 0.8)
+    ratio("append round-robin over many partitions / one partition, 64-MiB segments",
+          div(spread, get("BM_ManyPartitions/append_one_large_segments", "items_per_second")),
+          0.8)
+    for assignor in ("range", "cooperative_sticky"):
+        ratio(f"rebalance of 100+1 members, 1000 partitions, {assignor} (no goal; 100 ms shown)",
+              get(f"BM_Rebalance/{assignor}", "rebalance_ms"), 100, False, " ms")
     clean = runs.get("BM_Recovery/clean")
     if clean is not None:
         scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[clean["time_unit"]]
