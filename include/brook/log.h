@@ -80,6 +80,11 @@ enum class Durability : uint8_t {
 struct AppendOptions {
   // Default: kAppended.
   Durability durability = Durability::kAppended;
+  // How much of the batch Append checks. kFull (the default) checks the CRC and the structure of
+  // every record, as a Kafka leader checks a client's batch. kHeader trusts a batch this process
+  // just built with RecordBatchBuilder (the in-process Producer does this) and checks its header
+  // only; never use it for bytes read from a file or a socket.
+  Verify verify = Verify::kFull;
 };
 
 struct AppendResult {

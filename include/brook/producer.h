@@ -11,8 +11,9 @@
 // Records go to a partition chosen by the record, else by the partitioner (Kafka's murmur2 for
 // keys, uniform sticky without), and are batched per partition: a batch is appended when it
 // reaches batch_bytes_max, when `linger` has passed since its first record, or - with linger 0
-// (the default) - as soon as the partition is free, so records that arrive while another batch is
-// being appended share the next batch. Batches are Kafka RecordBatch v2, compressed if asked.
+// (the default) - at once if the partition was idle, else when full or after burst_linger.
+// Records that arrive while another batch is being appended share the next batch. Batches are
+// Kafka RecordBatch v2, compressed if asked.
 //
 // Idempotence (default on): the producer gets a producer id from the Broker and numbers its
 // batches per partition, so a retried batch is never written twice and batches are never
@@ -82,9 +83,14 @@ struct ProducerOptions {
   bool enable_idempotence = true;
   // A batch is appended once it holds this many bytes (batch.size). Default: 16 KiB.
   size_t batch_bytes_max = 16384;
-  // How long a batch may wait for more records (linger.ms). 0: append as soon as the partition
-  // is free. Default: 0.
+  // How long a batch may wait for more records (linger.ms). Default: 0, which adapts: a record
+  // that arrives when the partition has been idle (no append for 20 µs) is appended at once,
+  // for the lowest latency; records that come faster fill batches up to batch_bytes_max, and a
+  // batch that does not fill is appended after burst_linger.
   std::chrono::microseconds linger{0};
+  // With linger 0: the longest a batch waits during a burst. 0: never wait (every record that
+  // finds the partition idle is appended alone). Default: 1 ms.
+  std::chrono::microseconds burst_linger{1000};
   // Bytes of records waiting to be appended, at most (buffer.memory). Default: 32 MiB.
   size_t buffer_bytes_max = size_t{32} << 20;
   // How long Send waits for buffer space (max.block.ms). Default: 60 s.

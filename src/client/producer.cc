@@ -21,6 +21,10 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
+// With linger 0, a record arriving this long after the partition's last append is appended at
+// once; closer together, records are batched (a burst), for at most burst_linger.
+constexpr std::chrono::microseconds kBurstGap{20};
+
 // Bytes a record adds to a batch, at most: its fields plus varint overhead.
 size_t RecordBytes(const ProducerRecord& r) {
   size_t n = 40;
@@ -53,6 +57,8 @@ struct PartitionQueue {
   std::deque<std::unique_ptr<Batch>> sealed ABSL_GUARDED_BY(mu);
   std::vector<std::unique_ptr<Batch>> spare ABSL_GUARDED_BY(mu);
   bool draining ABSL_GUARDED_BY(mu) = false;
+  bool timer_set ABSL_GUARDED_BY(mu) = false;  // the sender thread will seal the open batch
+  SteadyClock::time_point last_append_end ABSL_GUARDED_BY(mu);
   CondVar idle;  // signalled when draining turns false
   // Touched only by the drainer (draining == true).
   int32_t next_sequence = 0;
@@ -107,7 +113,7 @@ class ProducerImpl {
         producer_id_(producer_id),
         clock_(broker.clock()) {
     if (options_.partitioner == nullptr) options_.partitioner = MakeDefaultPartitioner();
-    if (options_.linger.count() > 0) sender_ = std::thread([this] { SenderLoop(); });
+    sender_ = std::thread([this] { SenderLoop(); });
   }
 
   ~ProducerImpl() { (void)Close(); }
@@ -275,7 +281,8 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
   BROOK_RETURN_IF_ERROR(Reserve(bytes));
   int64_t timestamp = record.timestamp == kNoTimestamp ? clock_->NowMs() : record.timestamp;
   bool drain = false;
-  bool linger_start = false;
+  bool drain_open = false;
+  std::optional<SteadyClock::time_point> timer;
   {
     MutexLock l(&q->mu);
     if (q->open != nullptr && !q->open->builder.empty() &&
@@ -283,25 +290,39 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
          q->open->builder.size_bytes() + bytes + batch_layout::kHeaderSize > t->batch_bytes_max)) {
       q->sealed.push_back(std::move(q->open));
     }
-    if (q->open == nullptr) {
-      q->open = NewBatch(*q);
-      linger_start = options_.linger.count() > 0;
-    }
+    bool first = q->open == nullptr;
+    if (first) q->open = NewBatch(*q);
     Batch& b = *q->open;
     b.builder.Append(timestamp, record.key, record.value, record.headers);
     b.callbacks.push_back(std::move(callback));
     b.timestamps.push_back(timestamp);
     b.reserved_bytes += bytes;
-    if (!q->draining && (options_.linger.count() == 0 || !q->sealed.empty())) {
+    if (!q->draining && !q->sealed.empty()) {
+      // A full batch: the sender that filled it appends it.
       q->draining = true;
       drain = true;
+    } else if (!q->draining && first && options_.linger.count() == 0) {
+      auto now = SteadyClock::now();
+      if (options_.burst_linger.count() == 0 || now - q->last_append_end > kBurstGap) {
+        // Records arrive slowly: append this one now, for the lowest latency.
+        q->draining = true;
+        drain = true;
+        drain_open = true;
+      }
+    }
+    if (first && !drain_open && !q->timer_set) {
+      // Linger, a burst, or a drainer busy with older batches (it appends sealed batches only):
+      // the sender thread seals this batch if it does not fill in time.
+      q->timer_set = true;
+      timer = SteadyClock::now() +
+              (options_.linger.count() > 0 ? options_.linger : options_.burst_linger);
     }
   }
   if (drain) {
-    Drain(*q, /*all=*/options_.linger.count() == 0);
-  } else if (linger_start) {
+    Drain(*q, drain_open);
+  } else if (timer) {
     MutexLock l(&sender_mu_);
-    lingering_.emplace_back(SteadyClock::now() + options_.linger, q);
+    lingering_.emplace_back(*timer, q);
     sender_cv_.SignalAll();
   }
   return absl::OkStatus();
@@ -325,6 +346,7 @@ void ProducerImpl::Drain(PartitionQueue& q, bool all) {
     }
     AppendBatch(q, *batch);
     MutexLock l(&q.mu);
+    q.last_append_end = SteadyClock::now();
     batch->callbacks.clear();
     batch->timestamps.clear();
     batch->reserved_bytes = 0;
@@ -337,8 +359,10 @@ void ProducerImpl::AppendBatch(PartitionQueue& q, Batch& batch) {
   if (producer_id_ != kNoProducerId) {
     batch.builder.SetProducer(producer_id_, 0, q.next_sequence);
   }
-  absl::StatusOr<AppendResult> result =
-      q.partition->Append(batch.builder.Finish(), AppendOptions{.durability = options_.durability});
+  absl::StatusOr<AppendResult> result = q.partition->Append(
+      batch.builder.Finish(),
+      // Built by RecordBatchBuilder just now: only the header is checked.
+      AppendOptions{.durability = options_.durability, .verify = Verify::kHeader});
   if (result.ok() && producer_id_ != kNoProducerId) {
     q.next_sequence = NextSequence(q.next_sequence, count);
   }
@@ -383,6 +407,7 @@ void ProducerImpl::SenderLoop() {
     bool drain = false;
     {
       MutexLock ql(&q->mu);
+      q->timer_set = false;
       if (q->open != nullptr && !q->open->builder.empty()) {
         q->sealed.push_back(std::move(q->open));
       }
@@ -459,8 +484,9 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(Broker& broker,
     return absl::InvalidArgumentError(
         "ProducerOptions.buffer_bytes_max must be at least batch_bytes_max");
   }
-  if (options.linger.count() < 0) {
-    return absl::InvalidArgumentError("ProducerOptions.linger must not be negative");
+  if (options.linger.count() < 0 || options.burst_linger.count() < 0) {
+    return absl::InvalidArgumentError(
+        "ProducerOptions.linger and burst_linger must not be negative");
   }
   if (!CompressionSupported(options.compression)) {
     return absl::InvalidArgumentError(

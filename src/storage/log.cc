@@ -517,7 +517,7 @@ absl::StatusOr<AppendResult> LogImpl::Append(std::span<const std::byte> bytes,
     return too_large("segment_bytes_max", options_.segment_bytes_max);
   }
   // Validation needs no lock: it only reads the caller's bytes.
-  absl::StatusOr<RecordBatchView> parsed = RecordBatchView::Parse(bytes, Verify::kFull);
+  absl::StatusOr<RecordBatchView> parsed = RecordBatchView::Parse(bytes, options.verify);
   if (!parsed.ok()) {
     return Annotate(parsed.status(), fmt::format("Append to log {}", dir_));
   }
