@@ -48,7 +48,8 @@ struct Member {
   bool heartbeats_stopped = false;  // its Consumer closed without leaving (static)
   bool poll_expired = false;        // a static member that missed max.poll.interval.ms
   PartitionWaiter* waiter = nullptr;
-  bool joined = false;  // has joined the rebalance in progress
+  bool joined = false;    // has joined the rebalance in progress
+  bool unsynced = false;  // has not collected its assignment of the last completed rebalance
   std::vector<TopicPartition> assignment;
   int64_t last_heartbeat_ms = 0;
   int64_t last_poll_ms = 0;
@@ -250,6 +251,7 @@ struct GroupCoordinator::Impl {
     for (auto& [id, m] : g.members) {
       m.assignment = std::move(assignment[id]);
       m.joined = false;
+      m.unsynced = true;
       m.last_heartbeat_ms = now;
     }
     g.state = GroupState::kStable;
@@ -544,11 +546,17 @@ absl::StatusOr<std::optional<SyncGroupResult>> GroupCoordinator::Sync(
   m->last_poll_ms = now;
   m->last_heartbeat_ms = now;
   m->poll_expired = false;
-  if (g.state == GroupState::kPreparingRebalance) {
+  // A member that has not collected the last completed assignment gets it even if the next
+  // rebalance has started (the generation has not moved yet): it then revokes what that
+  // assignment took away before it rejoins. Without this, members that poll at different times
+  // keep rejoining with stale ownership and a cooperative group converges one partition at a
+  // time.
+  if (g.state == GroupState::kPreparingRebalance && !(m->unsynced && !m->joined)) {
     if (m->joined) return std::optional<SyncGroupResult>();
     return GroupError(absl::StatusCode::kAborted, ErrorCode::kRebalanceInProgress,
                       fmt::format("group {} is rebalancing: join again", g.id));
   }
+  m->unsynced = false;
   SyncGroupResult r;
   r.generation = g.generation;
   r.protocol = g.protocol;
