@@ -22,6 +22,8 @@ namespace detail {
 namespace {
 
 constexpr char kBrokerLockFile[] = ".lock";
+// Threads that open partitions on Broker::Open.
+constexpr size_t kOpenThreads = 8;
 
 absl::Status ValidateTopicName(const std::string& name) {
   auto invalid = [&](std::string_view why) {
@@ -112,6 +114,19 @@ class BrokerImpl {
                                                            const TopicConfig& config, bool create);
   absl::Status WriteRegistryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(topics_mu_);
   absl::Status RemoveOrphans(const broker::TopicRegistry& registry);
+  struct OpenTask {
+    const std::string* topic;
+    const TopicConfig* config;
+    int32_t partition;
+    std::shared_ptr<Partition>* out;
+  };
+  // Opens (or creates) the partitions of `tasks` on a few threads; all or nothing.
+  absl::Status OpenPartitions(std::vector<OpenTask>& tasks, bool create);
+  absl::StatusOr<std::vector<std::shared_ptr<Partition>>> OpenRange(const std::string& topic,
+                                                                    const TopicConfig& config,
+                                                                    int32_t from, int32_t to,
+                                                                    bool create);
+  absl::Status OpenAllPartitions(const broker::TopicRegistry& registry);
   void StartBackground();
   void StopBackground();
   void TickerLoop();
@@ -201,20 +216,7 @@ absl::Status BrokerImpl::Open() {
       LogCleanerOptions{.backoff = options_.cleaner_backoff, .logger = options_.logger});
 
   BROOK_RETURN_IF_ERROR(RemoveOrphans(*registry));
-  {
-    MutexLock l(&topics_mu_);
-    for (const auto& [name, entry] : *registry) {
-      auto topic = std::make_shared<Topic>(name, entry.config, entry.internal);
-      std::vector<std::shared_ptr<Partition>> partitions;
-      for (int32_t p = 0; p < entry.config.partitions; ++p) {
-        BROOK_ASSIGN_OR_RETURN(std::shared_ptr<Partition> partition,
-                               OpenPartition(name, p, entry.config, /*create=*/false));
-        partitions.push_back(std::move(partition));
-      }
-      topic->AddPartitions(std::move(partitions));
-      topics_.emplace(name, std::move(topic));
-    }
-  }
+  BROOK_RETURN_IF_ERROR(OpenAllPartitions(*registry));
   if (fresh) BROOK_RETURN_IF_ERROR(broker::WriteTopicRegistry(fs_, dir_, {}));
   if (!registry->contains(kOffsetsTopic)) {
     TopicConfig offsets;
@@ -252,6 +254,72 @@ absl::Status BrokerImpl::Open() {
   coordinator_ = std::make_unique<GroupCoordinator>(std::move(coordinator_options));
   BROOK_RETURN_IF_ERROR(coordinator_->Load());
   StartBackground();
+  return absl::OkStatus();
+}
+
+absl::Status BrokerImpl::OpenPartitions(std::vector<OpenTask>& tasks, bool create) {
+  // Opening a log is mostly waiting (directory fsyncs, file opens), so a few threads overlap it.
+  std::atomic<size_t> next{0};
+  Mutex error_mu;
+  absl::Status first_error;
+  auto work = [&] {
+    for (size_t i = next.fetch_add(1); i < tasks.size(); i = next.fetch_add(1)) {
+      OpenTask& t = tasks[i];
+      absl::StatusOr<std::shared_ptr<Partition>> partition =
+          OpenPartition(*t.topic, t.partition, *t.config, create);
+      if (partition.ok()) {
+        *t.out = std::move(*partition);
+      } else {
+        MutexLock l(&error_mu);
+        if (first_error.ok()) first_error = partition.status();
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  size_t thread_count = std::min<size_t>(kOpenThreads, tasks.size());
+  for (size_t i = 1; i < thread_count; ++i) threads.emplace_back(work);
+  work();
+  for (std::thread& t : threads) t.join();
+  if (first_error.ok()) return first_error;
+  for (OpenTask& t : tasks) {  // all or nothing
+    if (*t.out == nullptr) continue;
+    cleaner_->Remove(&(*t.out)->log());
+    (void)(*t.out)->log().Close();
+    if (create) (void)RemoveTree(fs_, (*t.out)->log().dir());
+    t.out->reset();
+  }
+  return first_error;
+}
+
+absl::StatusOr<std::vector<std::shared_ptr<Partition>>> BrokerImpl::OpenRange(
+    const std::string& topic, const TopicConfig& config, int32_t from, int32_t to, bool create) {
+  std::vector<std::shared_ptr<Partition>> partitions(static_cast<size_t>(to - from));
+  std::vector<OpenTask> tasks;
+  for (int32_t p = from; p < to; ++p) {
+    tasks.push_back({&topic, &config, p, &partitions[static_cast<size_t>(p - from)]});
+  }
+  BROOK_RETURN_IF_ERROR(OpenPartitions(tasks, create));
+  return partitions;
+}
+
+absl::Status BrokerImpl::OpenAllPartitions(const broker::TopicRegistry& registry) {
+  std::map<std::string, std::vector<std::shared_ptr<Partition>>> opened;
+  std::vector<OpenTask> tasks;
+  for (const auto& [name, entry] : registry) {
+    auto& slots = opened[name];
+    slots.resize(static_cast<size_t>(entry.config.partitions));
+    for (int32_t p = 0; p < entry.config.partitions; ++p) {
+      tasks.push_back({&name, &entry.config, p, &slots[static_cast<size_t>(p)]});
+    }
+  }
+  BROOK_RETURN_IF_ERROR(OpenPartitions(tasks, /*create=*/false));
+  MutexLock l(&topics_mu_);
+  for (auto& [name, slots] : opened) {
+    const broker::RegisteredTopic& entry = registry.at(name);
+    auto topic = std::make_shared<Topic>(name, entry.config, entry.internal);
+    topic->AddPartitions(std::move(slots));
+    topics_.emplace(name, std::move(topic));
+  }
   return absl::OkStatus();
 }
 
@@ -304,20 +372,8 @@ absl::Status BrokerImpl::CreateTopic(const std::string& name, TopicConfig config
   // The partitions first, then the registry: a crash in between leaves directories that the
   // next Open removes as orphans.
   auto topic = std::make_shared<Topic>(name, config, internal);
-  std::vector<std::shared_ptr<Partition>> partitions;
-  for (int32_t p = 0; p < config.partitions; ++p) {
-    absl::StatusOr<std::shared_ptr<Partition>> partition =
-        OpenPartition(name, p, config, /*create=*/true);
-    if (!partition.ok()) {
-      for (auto& opened : partitions) {
-        cleaner_->Remove(&opened->log());
-        (void)opened->log().Close();
-        (void)RemoveTree(fs_, opened->log().dir());
-      }
-      return partition.status();
-    }
-    partitions.push_back(std::move(*partition));
-  }
+  BROOK_ASSIGN_OR_RETURN(std::vector<std::shared_ptr<Partition>> partitions,
+                         OpenRange(name, config, 0, config.partitions, /*create=*/true));
   topic->AddPartitions(std::move(partitions));
   MutexLock l(&topics_mu_);
   topics_.emplace(name, topic);
@@ -397,20 +453,8 @@ absl::Status BrokerImpl::AddPartitions(const std::string& name, int32_t total) {
   if (absl::Status s = config.Validate(); !s.ok()) {
     return WithErrorCode(s, ErrorCode::kInvalidPartitions);
   }
-  std::vector<std::shared_ptr<Partition>> added;
-  for (int32_t p = current; p < total; ++p) {
-    absl::StatusOr<std::shared_ptr<Partition>> partition =
-        OpenPartition(name, p, config, /*create=*/true);
-    if (!partition.ok()) {
-      for (auto& opened : added) {
-        cleaner_->Remove(&opened->log());
-        (void)opened->log().Close();
-        (void)RemoveTree(fs_, opened->log().dir());
-      }
-      return partition.status();
-    }
-    added.push_back(std::move(*partition));
-  }
+  BROOK_ASSIGN_OR_RETURN(std::vector<std::shared_ptr<Partition>> added,
+                         OpenRange(name, config, current, total, /*create=*/true));
   // The registry first: partitions are used (and acknowledge records) only once they would
   // survive a crash.
   MutexLock l(&topics_mu_);
