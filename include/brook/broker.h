@@ -20,6 +20,11 @@
 // returns. Data follows each topic's FlushPolicy. A committed offset is on disk (fdatasync) when
 // Commit returns, unless BrokerOptions::offsets_commit_durability says otherwise.
 //
+// Resources: every partition keeps its Log open: 4 file descriptors (a lock file and the active
+// segment's data, offset index and time index) and 3 mappings, so a process with N partitions
+// needs RLIMIT_NOFILE above 4N (Kafka has the same need). Open and CreateTopic open partitions
+// on up to 16 short-lived threads.
+//
 // Thread safety: thread-safe. Close() (or destruction) must not race with calls on the Broker or
 // with Producers and Consumers still using it: destroy those first.
 #ifndef BROOK_BROKER_H_
