@@ -156,8 +156,7 @@ struct Pipeline {
   Pipeline(int32_t partitions, std::chrono::microseconds poll_spin) {
     broker = OpenBroker(dir.path());
     CheckOk(broker->CreateTopic(kTopic, {.partitions = partitions}), "CreateTopic");
-    producer = Must(Producer::Create(*broker, {.batch_bytes_max = 128 << 10}),
-                    "Producer::Create");
+    producer = Must(Producer::Create(*broker, {.batch_bytes_max = 128 << 10}), "Producer::Create");
     consumer = Must(Consumer::Create(*broker, {.auto_offset_reset = OffsetReset::kEarliest,
                                                .poll_spin = poll_spin}),
                     "Consumer::Create");
