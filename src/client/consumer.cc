@@ -21,10 +21,23 @@ using SteadyClock = std::chrono::steady_clock;
 
 bool Is(const absl::Status& s, ErrorCode code) { return GetErrorCode(s) == code; }
 
+// Where the last Poll stopped inside what it read, so the next one goes on from there: no second
+// Read, no second CRC check of a batch, no decoding again of the records before the position.
+// Used only while the position is still `position` (a Seek or reset drops it).
+struct Cursor {
+  std::shared_ptr<const ReadResult> read;  // pins the bytes `next` points into
+  size_t batch = 0;                        // read->batches()[batch] holds the next record
+  bool verified = false;                   // that batch's CRC was checked
+  bool mid_batch = false;                  // `next` is set (uncompressed batches only)
+  RecordBatchView::RecordIterator next;    // the next record in that batch
+  int64_t position = -1;
+};
+
 struct Assigned {
   std::shared_ptr<Partition> partition;
   int64_t position = -1;  // -1: not known yet (committed offset or reset pending)
   bool paused = false;
+  Cursor cursor;
 };
 
 }  // namespace
@@ -146,7 +159,7 @@ class ConsumerImpl {
   SteadyClock::time_point last_auto_commit_;
 
   // The last Poll's records point into these.
-  std::vector<ReadResult> held_;
+  std::vector<std::shared_ptr<const ReadResult>> held_;
   std::vector<std::shared_ptr<Partition>> held_partitions_;
   std::deque<std::vector<std::byte>> decompressed_;  // compressed batches' records
   size_t decompressed_bytes_ = 0;                    // in decompressed_; bounded per Poll
@@ -430,22 +443,43 @@ absl::Status ConsumerImpl::Fetch(ConsumerRecords* records) {
     }
     int64_t high_watermark = a.partition->high_watermark();
     if (a.position >= high_watermark) continue;
-    absl::StatusOr<ReadResult> read =
-        a.partition->Read(a.position, ReadOptions{.max_bytes = options_.max_partition_fetch_bytes,
-                                                  .verify = options_.check_crcs});
-    if (!read.ok()) {
-      if (Is(read.status(), ErrorCode::kOffsetOutOfRange) &&
-          a.position < a.partition->start_offset()) {
-        BROOK_RETURN_IF_ERROR(
-            ResetPosition(tp, a, fmt::format("position {} is below the start offset", a.position)));
-        continue;
+    // Go on from the last Poll's cursor, or read afresh. The CRC is checked per batch when its
+    // first record is taken (check_crcs), so batches read but left for a later Poll cost nothing.
+    Cursor from = std::move(a.cursor);
+    a.cursor = Cursor{};
+    if (from.read == nullptr || from.position != a.position) {
+      absl::StatusOr<ReadResult> read = a.partition->Read(
+          a.position,
+          ReadOptions{.max_bytes = options_.max_partition_fetch_bytes, .verify = false});
+      if (!read.ok()) {
+        if (Is(read.status(), ErrorCode::kOffsetOutOfRange) &&
+            a.position < a.partition->start_offset()) {
+          BROOK_RETURN_IF_ERROR(ResetPosition(
+              tp, a, fmt::format("position {} is below the start offset", a.position)));
+          continue;
+        }
+        return read.status();
       }
-      return read.status();
+      from = Cursor{.read = std::make_shared<const ReadResult>(std::move(*read))};
     }
+    const std::shared_ptr<const ReadResult>& read = from.read;
     const std::string& topic = a.partition->id().topic;
     bool used = false;
-    for (const RecordBatchView& batch : *read) {
-      if (batch.base_offset() >= high_watermark || budget == 0) break;
+    for (size_t i = from.batch; i < read->size(); ++i) {
+      const RecordBatchView& batch = read->batches()[i];
+      if (batch.base_offset() >= high_watermark || budget == 0) {
+        a.cursor = Cursor{.read = read, .batch = i, .position = a.position};
+        break;
+      }
+      const bool resume = i == from.batch && from.mid_batch;
+      if (options_.check_crcs && !(i == from.batch && from.verified) && !batch.crc_ok()) {
+        return WithErrorCode(
+            absl::DataLossError(fmt::format(
+                "{}-{}: the batch at offset {} ({} bytes) fails its CRC-32C check: the log is "
+                "damaged there",
+                tp.topic, tp.partition, batch.base_offset(), batch.size_bytes())),
+            ErrorCode::kCorruptMessage);
+      }
       if (batch.is_control()) {
         a.position = std::max(a.position, batch.next_offset());
         continue;
@@ -467,7 +501,9 @@ absl::Status ConsumerImpl::Fetch(ConsumerRecords* records) {
         view = *parsed;
       }
       bool whole = true;
-      for (const RecordView& record : view.records()) {
+      RecordBatchView::RecordIterator it = resume ? from.next : view.records().begin();
+      for (const RecordBatchView::RecordIterator end; it != end; ++it) {
+        const RecordView& record = *it;
         if (record.offset() < a.position) continue;
         if (record.offset() >= high_watermark || budget == 0) {
           whole = false;
@@ -478,11 +514,22 @@ absl::Status ConsumerImpl::Fetch(ConsumerRecords* records) {
         --budget;
         used = true;
       }
+      if (!whole) {
+        // Decompressed records live only until the next Poll: such a batch is decoded again.
+        const bool plain = batch.compression() == Compression::kNone;
+        a.cursor = Cursor{.read = read,
+                          .batch = i,
+                          .verified = true,
+                          .mid_batch = plain,
+                          .next = plain ? it : RecordBatchView::RecordIterator(),
+                          .position = a.position};
+        break;
+      }
       // Compacted batches may end with offsets no record holds.
-      if (whole) a.position = std::max(a.position, batch.next_offset());
+      a.position = std::max(a.position, batch.next_offset());
     }
     if (used) {
-      held_.push_back(std::move(*read));
+      held_.push_back(read);
       held_partitions_.push_back(a.partition);
     }
   }
