@@ -7,6 +7,10 @@
 #include <shared_mutex>
 #include <thread>
 
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+
 #include "absl/container/flat_hash_map.h"
 #include "brook/compression.h"
 #include "brook/record_batch_builder.h"
@@ -22,8 +26,15 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 // With linger 0, a record arriving this long after the partition's last append is appended at
-// once; closer together, records are batched (a burst), for at most burst_linger.
+// once; closer together, records are batched (a burst). A burst's batch is appended when it
+// fills, or by the sender thread once it stopped growing: the thread looks kBurstGap after the
+// batch opened, then at doubling intervals while records keep coming (a few looks per batch
+// under a steady stream), and at burst_linger at the latest.
 constexpr std::chrono::microseconds kBurstGap{20};
+// A burst starts after this many records in a row came within kBurstGap of the last append: the
+// odd pair of records close together (a sender catching up after a stall) is appended one by
+// one, without waiting for the sender thread.
+constexpr int kBurstStart = 4;
 
 // Bytes a record adds to a batch, at most: its fields plus varint overhead.
 size_t RecordBytes(const ProducerRecord& r) {
@@ -48,6 +59,7 @@ struct Batch {
   std::vector<int64_t> timestamps;
   size_t reserved_bytes = 0;
   SteadyClock::time_point created;
+  uint64_t serial = 0;  // PartitionQueue::batches_opened when it opened (Batch objects are reused)
 };
 
 struct PartitionQueue {
@@ -58,8 +70,15 @@ struct PartitionQueue {
   std::vector<std::unique_ptr<Batch>> spare ABSL_GUARDED_BY(mu);
   bool draining ABSL_GUARDED_BY(mu) = false;
   bool timer_set ABSL_GUARDED_BY(mu) = false;  // the sender thread will seal the open batch
+  // The sender thread's last look at a burst: which open batch, how many records it held, and
+  // how long it then waited.
+  uint64_t batches_opened ABSL_GUARDED_BY(mu) = 0;
+  uint64_t looked_at ABSL_GUARDED_BY(mu) = 0;  // a Batch::serial
+  int32_t records_seen ABSL_GUARDED_BY(mu) = 0;
+  std::chrono::microseconds look_wait ABSL_GUARDED_BY(mu){0};
   SteadyClock::time_point last_append_end ABSL_GUARDED_BY(mu);
-  CondVar idle;  // signalled when draining turns false
+  int quick_records ABSL_GUARDED_BY(mu) = 0;  // in a row, within kBurstGap of the last append
+  CondVar idle;                               // signalled when draining turns false
   // Touched only by the drainer (draining == true).
   int32_t next_sequence = 0;
 };
@@ -134,6 +153,10 @@ class ProducerImpl {
   void Drain(PartitionQueue& q, bool all);
   void AppendBatch(PartitionQueue& q, Batch& batch);
   void SenderLoop();
+  // With linger 0, the sender thread's look at q's open batch: when to look again (the burst
+  // goes on), or nullopt to append it now.
+  std::optional<SteadyClock::time_point> NextLook(PartitionQueue& q, SteadyClock::time_point now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(q.mu);
   void ForEachQueue(const std::function<void(PartitionQueue&)>& fn);
 
   Broker& broker_;
@@ -143,6 +166,7 @@ class ProducerImpl {
 
   std::shared_mutex topics_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<TopicState>> topics_;
+  std::atomic<TopicState*> last_topic_{nullptr};  // the topic last looked up, or null
 
   // Bytes of queued records: reserved lock-free; Send waits on buffer_cv_ only when full.
   std::atomic<size_t> buffer_used_{0};
@@ -167,10 +191,17 @@ class ProducerImpl {
 };
 
 absl::StatusOr<TopicState*> ProducerImpl::Topic(std::string_view name) {
+  // Most Sends name the topic the last one did: that one is found without the map's lock.
+  // TopicStates live as long as the Producer (replaced ones move to retired_).
+  TopicState* last = last_topic_.load(std::memory_order_acquire);
+  if (last != nullptr && last->topic->name() == name && !last->topic->deleted()) return last;
   {
     std::shared_lock l(topics_mu_);
     auto it = topics_.find(absl::string_view(name.data(), name.size()));
-    if (it != topics_.end() && !it->second->topic->deleted()) return it->second.get();
+    if (it != topics_.end() && !it->second->topic->deleted()) {
+      last_topic_.store(it->second.get(), std::memory_order_release);
+      return it->second.get();
+    }
   }
   BROOK_ASSIGN_OR_RETURN(std::shared_ptr<brook::Topic> topic,
                          broker_.GetOrCreateTopic(std::string(name)));
@@ -186,6 +217,7 @@ absl::StatusOr<TopicState*> ProducerImpl::Topic(std::string_view name) {
     if (slot != nullptr) retired_.push_back(std::move(slot));
     slot = std::move(state);
   }
+  last_topic_.store(slot.get(), std::memory_order_release);
   return slot.get();
 }
 
@@ -239,6 +271,7 @@ std::unique_ptr<Batch> ProducerImpl::NewBatch(PartitionQueue& q) {
     b = std::make_unique<Batch>(batch_options);
   }
   b->created = SteadyClock::now();
+  b->serial = ++q.batches_opened;
   return b;
 }
 
@@ -303,7 +336,8 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
       drain = true;
     } else if (!q->draining && first && options_.linger.count() == 0) {
       auto now = SteadyClock::now();
-      if (options_.burst_linger.count() == 0 || now - q->last_append_end > kBurstGap) {
+      q->quick_records = now - q->last_append_end > kBurstGap ? 0 : q->quick_records + 1;
+      if (options_.burst_linger.count() == 0 || q->quick_records < kBurstStart) {
         // Records arrive slowly: append this one now, for the lowest latency.
         q->draining = true;
         drain = true;
@@ -314,8 +348,10 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
       // Linger, a burst, or a drainer busy with older batches (it appends sealed batches only):
       // the sender thread seals this batch if it does not fill in time.
       q->timer_set = true;
-      timer = SteadyClock::now() +
-              (options_.linger.count() > 0 ? options_.linger : options_.burst_linger);
+      timer = q->open->created +
+              (options_.linger.count() > 0
+                   ? options_.linger
+                   : std::min<std::chrono::microseconds>(kBurstGap, options_.burst_linger));
     }
   }
   if (drain) {
@@ -388,6 +424,11 @@ void ProducerImpl::AppendBatch(PartitionQueue& q, Batch& batch) {
 }
 
 void ProducerImpl::SenderLoop() {
+#if defined(__linux__)
+  // Its waits are tens of microseconds (kBurstGap): the default 50-µs timer slack would double
+  // them.
+  prctl(PR_SET_TIMERSLACK, 1'000UL);
+#endif
   MutexLock l(&sender_mu_);
   while (true) {
     if (stop_sender_) return;
@@ -405,6 +446,16 @@ void ProducerImpl::SenderLoop() {
     lingering_.erase(earliest);
     sender_mu_.Unlock();
     bool drain = false;
+    std::optional<SteadyClock::time_point> look_again;
+    {
+      MutexLock ql(&q->mu);
+      look_again = NextLook(*q, now);
+    }
+    if (look_again) {
+      sender_mu_.Lock();
+      lingering_.emplace_back(*look_again, q);
+      continue;
+    }
     {
       MutexLock ql(&q->mu);
       q->timer_set = false;
@@ -419,6 +470,28 @@ void ProducerImpl::SenderLoop() {
     if (drain) Drain(*q, /*all=*/false);
     sender_mu_.Lock();
   }
+}
+
+std::optional<SteadyClock::time_point> ProducerImpl::NextLook(PartitionQueue& q,
+                                                              SteadyClock::time_point now) {
+  if (options_.linger.count() > 0 || q.open == nullptr || q.open->builder.empty()) {
+    return std::nullopt;
+  }
+  const Batch* batch = q.open.get();
+  const int32_t records = batch->builder.records_count();
+  const SteadyClock::time_point last = batch->created + options_.burst_linger;
+  if (q.looked_at != batch->serial) {
+    // First look at this batch (it may have opened after the one the timer was set for).
+    q.looked_at = batch->serial;
+    q.look_wait = kBurstGap;
+  } else if (records == q.records_seen) {
+    return std::nullopt;  // the burst is over: append
+  } else {
+    q.look_wait *= 2;  // still coming: look less often
+  }
+  q.records_seen = records;
+  if (now >= last) return std::nullopt;
+  return std::min(now + q.look_wait, last);
 }
 
 void ProducerImpl::ForEachQueue(const std::function<void(PartitionQueue&)>& fn) {
