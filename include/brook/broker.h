@@ -20,10 +20,12 @@
 // returns. Data follows each topic's FlushPolicy. A committed offset is on disk (fdatasync) when
 // Commit returns, unless BrokerOptions::offsets_commit_durability says otherwise.
 //
-// Resources: every partition keeps its Log open: 4 file descriptors (a lock file and the active
-// segment's data, offset index and time index) and 3 mappings, so a process with N partitions
-// needs RLIMIT_NOFILE above 4N (Kafka has the same need). Open and CreateTopic open partitions
-// on up to 16 short-lived threads.
+// Resources: every partition keeps its Log open with 3 mappings per segment (data, offset index,
+// time index) and 3 files. Descriptors are bounded by max_open_files (default: half the soft
+// RLIMIT_NOFILE): beyond it, the least recently used idle files are closed and reopened when
+// next written or synced, so a process of N partitions runs with any limit, and fastest with
+// RLIMIT_NOFILE above 6N. The Broker's lock covers its partitions (they take none of their own).
+// Open and CreateTopic open partitions on up to 16 short-lived threads.
 //
 // Thread safety: thread-safe. Close() (or destruction) must not race with calls on the Broker or
 // with Producers and Consumers still using it: destroy those first.
@@ -88,7 +90,14 @@ struct BrokerOptions {
   // What a commit waits for. Default: kFlushed (on disk before Commit returns).
   Durability offsets_commit_durability = Durability::kFlushed;
 
-  // Non-owning; nullptr means FileSystem::Default(). Must outlive the Broker.
+  // The most file descriptors the Broker's files (segments, indexes, checkpoints) hold at once.
+  // With more files than that, the least recently used idle ones are closed and reopened when
+  // next written, synced or resized; reads and small appends go through mappings and need none.
+  // Not counted: the Broker's lock, one descriptor. 0: half the process's soft RLIMIT_NOFILE
+  // when the Broker opens (at least 64). Default: 0.
+  size_t max_open_files = 0;
+
+  // Non-owning; nullptr means FileSystem::Default(). Must outlive the Broker and its partitions.
   FileSystem* file_system = nullptr;
   // Non-owning; nullptr means Clock::Real(). Must outlive the Broker.
   Clock* clock = nullptr;

@@ -116,6 +116,11 @@ struct LogOptions {
   std::chrono::microseconds wait_spin{0};
   // Create the directory if it does not exist. Default: true.
   bool create_if_missing = true;
+  // Lock the directory (its .lock file) so that no second Log, in this process or another,
+  // opens it; if it is a partition of a Broker's directory, lock that too. False only when the
+  // caller holds a lock covering the directory: a Broker opens its partitions so, saving a file
+  // descriptor per partition. Default: true.
+  bool lock_directory = true;
   // Non-owning; nullptr means FileSystem::Default(). Must outlive the Log.
   FileSystem* file_system = nullptr;
   // Non-owning; nullptr means Clock::Real(). Must outlive the Log.

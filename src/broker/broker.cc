@@ -1,5 +1,7 @@
 #include "brook/broker.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <charconv>
 #include <thread>
@@ -8,6 +10,7 @@
 #include "brook/log_cleaner.h"
 #include "brook/status.h"
 #include "fmt/format.h"
+#include "fs/fd_limited_file_system.h"
 #include "group/group_coordinator.h"
 #include "storage/producer_id_allocator.h"
 #include "util/format.h"
@@ -21,7 +24,7 @@ inline constexpr char kOffsetsTopic[] = "__consumer_offsets";
 namespace detail {
 namespace {
 
-constexpr char kBrokerLockFile[] = ".lock";
+using storage::kBrokerLockFile;
 // Threads that open partitions on Broker::Open (they mostly wait on fsyncs; 16 measured 10-15%
 // faster than 8 and no slower than 32 on the 2-vCPU VM of docs/benchmarks.md).
 constexpr size_t kOpenThreads = 16;
@@ -66,6 +69,13 @@ absl::Status RemoveTree(FileSystem* fs, const std::string& path) {
   return fs->RemoveDir(path);
 }
 
+// Half the soft limit on open files, leaving the rest to the application; at least 64.
+size_t DefaultMaxOpenFiles() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 1 << 20;
+  return std::max<size_t>(64, static_cast<size_t>(limit.rlim_cur / 2));
+}
+
 }  // namespace
 
 class BrokerImpl {
@@ -73,7 +83,10 @@ class BrokerImpl {
   BrokerImpl(std::string dir, BrokerOptions options)
       : dir_(std::move(dir)),
         options_(std::move(options)),
-        fs_(options_.file_system != nullptr ? options_.file_system : FileSystem::Default()),
+        limited_fs_(std::make_shared<fs::FdLimitedFileSystem>(
+            options_.file_system != nullptr ? options_.file_system : FileSystem::Default(),
+            options_.max_open_files != 0 ? options_.max_open_files : DefaultMaxOpenFiles())),
+        fs_(limited_fs_.get()),
         clock_(options_.clock != nullptr ? options_.clock : Clock::Real()) {
     if (!options_.logger) {
       options_.logger = [](LogLevel level, std::string_view message) {
@@ -134,6 +147,8 @@ class BrokerImpl {
 
   const std::string dir_;
   BrokerOptions options_;
+  // Every file goes through it; shared with the Files, which may outlive the Broker.
+  const std::shared_ptr<fs::FdLimitedFileSystem> limited_fs_;
   FileSystem* const fs_;
   Clock* const clock_;
   std::unique_ptr<FileLock> lock_;
@@ -163,6 +178,7 @@ absl::StatusOr<std::shared_ptr<Partition>> BrokerImpl::OpenPartition(const std::
   log_options.clock = clock_;
   log_options.logger = options_.logger;
   log_options.create_if_missing = create;
+  log_options.lock_directory = false;  // the Broker's lock covers its partitions
   std::string path = PartitionDir(topic, p);
   if (create) {
     // A new partition starts empty: whatever a failed deletion left here is not its data.

@@ -16,10 +16,11 @@
 #include "absl/status/statusor.h"
 #include "brook/file_system.h"
 #include "brook/topic_config.h"
+#include "storage/log_files.h"
 
 namespace brook::broker {
 
-inline constexpr char kRegistryFile[] = "topics";
+inline constexpr const char* kRegistryFile = storage::kBrokerRegistryFile;
 
 struct RegisteredTopic {
   TopicConfig config;

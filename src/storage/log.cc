@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 #include <thread>
 
@@ -34,6 +35,7 @@ constexpr size_t kUnsyncedSealedMax = 8;
 // a few fdatasyncs of this class of disk; the spin only happens while a sync is running.
 constexpr std::chrono::microseconds kFlushWaitSpin{500};
 
+using storage::kBrokerLockFile;
 using storage::kCleanerCheckpointFile;
 using storage::kCleanShutdownFile;
 using storage::kFormatVersion;
@@ -127,6 +129,8 @@ class LogImpl {
   void ExpireProducers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
   // Compaction.
   absl::Status RecoverSwaps(std::vector<std::string>* names);
+  // Takes the directory's lock, and its Broker's if it is a partition (LogOptions).
+  absl::Status LockDirectory();
   CompactionState ComputeCompactionState(const SegmentSet& set, int64_t now_ms) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
   absl::StatusOr<CompactionResult> CompactPass(const CompactOptions& options, bool force,
@@ -146,6 +150,7 @@ class LogImpl {
   Clock* const clock_;
   storage::SegmentConfig segment_config_;
   std::unique_ptr<FileLock> lock_;
+  std::unique_ptr<FileLock> broker_lock_;  // when the directory is a Broker's partition
   RecoverySummary recovery_;
 
   // Readers copy the segment set under this short lock; it is never held during I/O.
@@ -241,6 +246,24 @@ absl::StatusOr<std::unique_ptr<LogImpl>> LogImpl::Open(const std::string& dir, L
   return log;
 }
 
+absl::Status LogImpl::LockDirectory() {
+  BROOK_ASSIGN_OR_RETURN(lock_, fs_->Lock(dir_ + "/" + kLockFile));
+  // A Broker opens its partitions without their own locks (its lock covers them), so a Log
+  // opened on a running Broker's partition must find the Broker's lock taken.
+  std::string parent = std::filesystem::path(dir_).lexically_normal().parent_path().string();
+  if (parent.empty()) parent = ".";
+  BROOK_ASSIGN_OR_RETURN(bool in_broker, fs_->Exists(parent + "/" + storage::kBrokerRegistryFile));
+  if (!in_broker) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<FileLock>> broker = fs_->Lock(parent + "/" + kBrokerLockFile);
+  if (!broker.ok()) {
+    return absl::FailedPreconditionError(
+        fmt::format("log {} is a partition of the Broker directory {}, which is in use: {}", dir_,
+                    parent, broker.status().message()));
+  }
+  broker_lock_ = std::move(*broker);
+  return absl::OkStatus();
+}
+
 absl::Status LogImpl::CheckDirectory() {
   BROOK_ASSIGN_OR_RETURN(bool exists, fs_->Exists(dir_));
   if (!exists) {
@@ -250,7 +273,7 @@ absl::Status LogImpl::CheckDirectory() {
     BROOK_RETURN_IF_ERROR(fs_->CreateDirs(dir_));
   }
   BROOK_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->ListDir(dir_));
-  BROOK_ASSIGN_OR_RETURN(lock_, fs_->Lock(dir_ + "/" + kLockFile));
+  if (options_.lock_directory) BROOK_RETURN_IF_ERROR(LockDirectory());
   bool has_meta = std::find(names.begin(), names.end(), kMetaFile) != names.end();
   if (!has_meta) {
     bool empty = std::all_of(names.begin(), names.end(), [](const std::string& n) {

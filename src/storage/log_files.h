@@ -17,6 +17,10 @@ inline constexpr char kRecoveryPointFile[] = "recovery-point";   // checkpoint {
 inline constexpr char kStartOffsetFile[] = "log-start-offset";   // checkpoint {offset}
 inline constexpr char kCleanerCheckpointFile[] = "cleaner-offset-checkpoint";  // {first dirty}
 inline constexpr int64_t kFormatVersion = 1;
+// A Broker's directory (the parent of its partitions' log directories) holds its topic registry
+// and its lock, which covers those logs.
+inline constexpr char kBrokerRegistryFile[] = "topics";
+inline constexpr char kBrokerLockFile[] = ".lock";
 
 // "00000000000000000042.log" -> 42 (for `extension` ".log").
 inline std::optional<int64_t> ParseSegmentName(std::string_view name, std::string_view extension) {

@@ -7,9 +7,11 @@
 #include <set>
 
 #include "brook/consumer.h"
+#include "brook/log.h"
 #include "brook/partitioner.h"
 #include "brook/producer.h"
 #include "brook/status.h"
+#include "fmt/format.h"
 #include "support/broker.h"
 #include "support/catch.h"
 #include "support/temp_dir.h"
@@ -66,6 +68,74 @@ TEST_CASE("Broker refuses bad topic names and a second opener of its directory",
   absl::StatusOr<std::unique_ptr<Broker>> second = Broker::Open(dir.path(), {});
   REQUIRE(absl::IsFailedPrecondition(second.status()));
   REQUIRE(second.status().message().find("in use") != std::string::npos);
+  // Partitions hold no lock of their own: a Log opened on one finds the Broker's lock taken.
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+  absl::StatusOr<std::unique_ptr<Log>> log = Log::Open(dir.Sub("t-0"), {});
+  REQUIRE(absl::IsFailedPrecondition(log.status()));
+  REQUIRE(log.status().message().find("partition of the Broker directory") != std::string::npos);
+  REQUIRE(broker->Close().ok());
+  broker.reset();
+  log = Log::Open(dir.Sub("t-0"), {});
+  REQUIRE(log.ok());
+  // ... and while that Log is open, the Broker cannot open.
+  second = Broker::Open(dir.path(), {});
+  REQUIRE(absl::IsFailedPrecondition(second.status()));
+}
+
+// Descriptors this process has open now.
+int OpenDescriptors() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    ++n;
+  }
+  return n;
+}
+
+TEST_CASE("A Broker with more files than max_open_files keeps to it and loses nothing",
+          "[broker]") {
+  testing::TempDir dir;
+  const int before = OpenDescriptors();
+  constexpr size_t kMaxOpen = 16;
+  constexpr int32_t kPartitions = 40;  // 3 files each, plus the offsets topic's and checkpoints
+  const BrokerOptions options{.background_threads = 0, .max_open_files = kMaxOpen};
+  std::map<int32_t, std::vector<std::string>> sent;
+  {
+    auto broker = OpenBroker(dir.path(), options);
+    REQUIRE(broker
+                ->CreateTopic("t", {.partitions = kPartitions,
+                                    .segment_bytes_max = 16 << 10,
+                                    .segment_index_bytes = 4096})
+                .ok());
+    auto producer = MakeProducer(*broker, {.durability = Durability::kFlushed});
+    for (int i = 0; i < 2000; ++i) {
+      std::string value = fmt::format("{}:{}", i, std::string(static_cast<size_t>(i % 200), 'v'));
+      RecordMetadata md =
+          SendSync(*producer, {.topic = "t", .value = value, .partition = i % kPartitions});
+      sent[md.partition].push_back(value);
+      // The Broker's lock, the descriptors it keeps, and a few in use for an instant.
+      REQUIRE(OpenDescriptors() - before <= static_cast<int>(kMaxOpen) + 1);
+    }
+    REQUIRE(broker->Tick().ok());
+  }
+  REQUIRE(OpenDescriptors() == before);
+  auto broker = OpenBroker(dir.path(), options);
+  REQUIRE(OpenDescriptors() - before <= static_cast<int>(kMaxOpen) + 1);
+  auto consumer = MakeConsumer(*broker, {.auto_offset_reset = OffsetReset::kEarliest});
+  std::vector<TopicPartition> all;
+  for (int32_t p = 0; p < kPartitions; ++p) all.push_back({"t", p});
+  REQUIRE(consumer->Assign(all).ok());
+  std::map<int32_t, std::vector<std::string>> got;
+  size_t n = 0;
+  while (n < 2000) {
+    absl::StatusOr<ConsumerRecords> records = consumer->Poll(std::chrono::milliseconds(0));
+    REQUIRE(records.ok());
+    if (records->empty()) break;
+    for (const ConsumerRecord& r : *records) {
+      got[r.partition].push_back(std::string(*r.value()));
+      ++n;
+    }
+  }
+  REQUIRE(got == sent);
 }
 
 TEST_CASE("Broker removes partition directories its registry does not list", "[broker]") {

@@ -27,8 +27,13 @@ struct Outcome {
   std::map<TopicPartition, int64_t> committed;
 };
 
-BrokerOptions CrashOptions(FileSystem* fs) {
-  return {.background_threads = 0, .file_system = fs, .logger = [](LogLevel, std::string_view) {}};
+// max_open_files 0: the default (no descriptor is closed here); small: files are closed and
+// reopened by path all the time, crash included.
+BrokerOptions CrashOptions(FileSystem* fs, size_t max_open_files) {
+  return {.background_threads = 0,
+          .max_open_files = max_open_files,
+          .file_system = fs,
+          .logger = [](LogLevel, std::string_view) {}};
 }
 
 TopicConfig Small(int32_t partitions) {
@@ -36,9 +41,10 @@ TopicConfig Small(int32_t partitions) {
 }
 
 // Runs the sequence until something fails (the crash), recording what succeeded.
-Outcome RunSequence(const std::string& dir, FileSystem* fs) {
+Outcome RunSequence(const std::string& dir, FileSystem* fs, size_t max_open_files) {
   Outcome out;
-  absl::StatusOr<std::unique_ptr<Broker>> broker = Broker::Open(dir, CrashOptions(fs));
+  absl::StatusOr<std::unique_ptr<Broker>> broker =
+      Broker::Open(dir, CrashOptions(fs, max_open_files));
   if (!broker.ok()) return out;
   out.created_a = (*broker)->CreateTopic("a", Small(3)).ok();
   if (!out.created_a) return out;
@@ -69,8 +75,9 @@ Outcome RunSequence(const std::string& dir, FileSystem* fs) {
   return out;
 }
 
-void Check(const std::string& dir, FileSystem* fs, const Outcome& out) {
-  absl::StatusOr<std::unique_ptr<Broker>> broker = Broker::Open(dir, CrashOptions(fs));
+void Check(const std::string& dir, FileSystem* fs, size_t max_open_files, const Outcome& out) {
+  absl::StatusOr<std::unique_ptr<Broker>> broker =
+      Broker::Open(dir, CrashOptions(fs, max_open_files));
   INFO(broker.status());
   REQUIRE(broker.ok());
   if (out.created_a) {
@@ -124,22 +131,23 @@ TEST_CASE("A Broker survives a crash at every sync point of topic operations and
   {
     testing::TempDir dir;
     testing::FaultFileSystem fs;
-    Outcome full = RunSequence(dir.path(), &fs);
+    Outcome full = RunSequence(dir.path(), &fs, 0);
     REQUIRE(full.deleted_b);
     total_syncs = fs.syncs();
   }
   REQUIRE(total_syncs > 10);
   for (int64_t n = 1; n <= total_syncs; ++n) {
     for (bool torn : {n % 2 == 0}) {  // lose all unsynced writes, or tear them: alternately
-      CAPTURE(seed, n, torn);
+      const size_t max_open_files = n % 3 == 0 ? 4 : 0;
+      CAPTURE(seed, n, torn, max_open_files);
       testing::TempDir dir;
       testing::FaultFileSystem fs;
       std::mt19937_64 crash_rng(rng());
       fs.crash_at_sync(n, torn ? &crash_rng : nullptr);
-      Outcome out = RunSequence(dir.path(), &fs);
+      Outcome out = RunSequence(dir.path(), &fs, max_open_files);
       REQUIRE(fs.crashed());
       fs.Restart();
-      Check(dir.path(), &fs, out);
+      Check(dir.path(), &fs, max_open_files, out);
     }
   }
 }
