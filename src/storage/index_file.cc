@@ -1,6 +1,7 @@
 #include "storage/index_file.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 
 #include "brook/detail/check.h"
@@ -32,17 +33,25 @@ absl::StatusOr<std::unique_ptr<IndexFile>> IndexFile::Open(FileSystem* fs, std::
     BROOK_RETURN_IF_ERROR(index->file_->Truncate(0));
   }
   index->entries_.store(entries, std::memory_order_relaxed);
-  // One mapping of the whole capacity serves for the file's life: the file only ever shrinks to
-  // its entries (Trim) and grows back to the capacity (Extend), and readers stay below entries().
-  BROOK_RETURN_IF_ERROR(index->Map(index->capacity_bytes_));
-  if (active) BROOK_RETURN_IF_ERROR(index->Extend());
+  // One mapping of the whole capacity serves while the index stays active or inactive: the file
+  // only ever shrinks to its entries (Trim) and grows back to the capacity (Extend), and readers
+  // stay below entries().
+  if (active) {
+    BROOK_RETURN_IF_ERROR(index->Extend());
+  } else {
+    BROOK_RETURN_IF_ERROR(index->Map(/*writable=*/false));
+  }
   return index;
 }
 
-absl::Status IndexFile::Map(uint64_t size) {
-  if (size == 0) return absl::OkStatus();
-  BROOK_ASSIGN_OR_RETURN(std::unique_ptr<MappedRegion> map, file_->MapReadOnly(size));
+absl::Status IndexFile::Map(bool writable) {
+  if (capacity_bytes_ == 0) return absl::OkStatus();
+  BROOK_ASSIGN_OR_RETURN(
+      std::unique_ptr<MappedRegion> map,
+      writable ? file_->MapReadWrite(capacity_bytes_) : file_->MapReadOnly(capacity_bytes_));
+  writable_data_ = writable ? map->data() : nullptr;
   data_.store(map->data(), std::memory_order_release);
+  if (map_ != nullptr) old_maps_.push_back(std::move(map_));
   map_ = std::move(map);
   return absl::OkStatus();
 }
@@ -50,8 +59,17 @@ absl::Status IndexFile::Map(uint64_t size) {
 absl::Status IndexFile::Append(const std::byte* entry) {
   int32_t n = entries_.load(std::memory_order_relaxed);
   BROOK_CHECK(n < max_entries_);
-  BROOK_RETURN_IF_ERROR(
-      file_->Write(static_cast<uint64_t>(n) * entry_size_, std::span(entry, entry_size_)));
+  // An inactive index is appended to when a segment's indexes are rebuilt (recovery); it is
+  // trimmed again when the segment is sealed.
+  if (writable_data_ == nullptr) BROOK_RETURN_IF_ERROR(Extend());
+  const uint64_t at = static_cast<uint64_t>(n) * entry_size_;
+  if (at + entry_size_ > reserved_bytes_) {
+    const uint64_t target = std::min(
+        capacity_bytes_, (at + entry_size_ + kReserveBytes - 1) / kReserveBytes * kReserveBytes);
+    BROOK_RETURN_IF_ERROR(file_->Allocate(target));
+    reserved_bytes_ = target;
+  }
+  std::memcpy(writable_data_ + at, entry, entry_size_);
   entries_.store(n + 1, std::memory_order_release);
   return absl::OkStatus();
 }
@@ -67,10 +85,20 @@ absl::Status IndexFile::Trim() {
   // Not below what a reader may still be looking at (see TruncateEntries): a mapped page past
   // the end of the file would fault. The stale entries left fail the sanity check on reopen.
   int32_t keep = std::max(entries(), entries_published_max_);
-  return file_->Truncate(static_cast<uint64_t>(keep) * entry_size_);
+  const uint64_t bytes = static_cast<uint64_t>(keep) * entry_size_;
+  reserved_bytes_ = std::min(reserved_bytes_, bytes);
+  return file_->Truncate(bytes);
 }
 
-absl::Status IndexFile::Extend() { return file_->Truncate(capacity_bytes_); }
+absl::Status IndexFile::Extend() {
+  // The bytes below the file's size hold entries once stored (blocks allocated then); the rest
+  // of the capacity is a hole until Append reserves it.
+  BROOK_ASSIGN_OR_RETURN(uint64_t size, file_->Size());
+  BROOK_RETURN_IF_ERROR(file_->Truncate(capacity_bytes_));
+  reserved_bytes_ = std::min<uint64_t>(
+      size, static_cast<uint64_t>(entries_.load(std::memory_order_relaxed)) * entry_size_);
+  return writable_data_ != nullptr ? absl::OkStatus() : Map(/*writable=*/true);
+}
 
 absl::Status IndexFile::Remove(FileSystem* fs) {
   absl::Status s = fs->Remove(path_);

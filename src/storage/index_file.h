@@ -1,5 +1,12 @@
-// A fixed-size-entry index file (.index or .timeindex): preallocated, appended with pwrite,
-// read through a read-only shared mapping.
+// A fixed-size-entry index file (.index or .timeindex), read and written through a shared
+// mapping of its whole capacity.
+//
+// An active index's file is sized to its capacity (sparse), mapped read-write, and appended by
+// storing into the mapping: no system call and no file descriptor per entry. Disk blocks are
+// reserved (File::Allocate) in kReserveBytes steps ahead of the entries, so a store never lands
+// on a hole the file system might fail to fill (a full disk would otherwise be a SIGBUS); the
+// entries reach the disk with the data (fdatasync, Sync). An inactive index is mapped
+// read-only; Extend() maps it read-write again.
 //
 // Thread safety: one writer (the Log's appender) at a time; any number of readers, who see only
 // the entries published by entries() (release/acquire). Mappings replaced by Extend() are kept
@@ -39,7 +46,8 @@ class IndexFile {
   }
   const std::string& path() const { return path_; }
 
-  // Writes the entry after the last one and publishes it. Requires !full().
+  // Stores the entry after the last one and publishes it (an inactive index is extended first).
+  // Requires !full(). ResourceExhausted if the disk has no room for the next kReserveBytes.
   absl::Status Append(const std::byte* entry);
   // Forgets entries at and after `n` (they are overwritten by later appends).
   void TruncateEntries(int32_t n);
@@ -52,7 +60,11 @@ class IndexFile {
 
  private:
   IndexFile(std::string path, std::unique_ptr<File> file, size_t entry_size, uint64_t bytes_max);
-  absl::Status Map(uint64_t size);
+  absl::Status Map(bool writable);
+
+  // Disk space reserved ahead of the entries at a time: 8,192 offset-index entries, ~32 MiB of
+  // data at the default index interval.
+  static constexpr uint64_t kReserveBytes = 64 << 10;
 
   std::string path_;
   std::unique_ptr<File> file_;
@@ -62,7 +74,10 @@ class IndexFile {
   std::atomic<int32_t> entries_{0};
   int32_t entries_published_max_ = 0;  // the most entries ever published before a truncation
   std::atomic<const std::byte*> data_{nullptr};
+  std::byte* writable_data_ = nullptr;  // data_ when mapped read-write, else null
+  uint64_t reserved_bytes_ = 0;         // [0, reserved_bytes_) has disk blocks
   std::unique_ptr<MappedRegion> map_;
+  std::vector<std::unique_ptr<MappedRegion>> old_maps_;  // replaced by Extend, kept for readers
 };
 
 }  // namespace brook::storage

@@ -35,6 +35,7 @@ std::vector<Seen> ReadEverything(const Log& log) {
 
 LogOptions Options(FaultFileSystem* fs, ManualClock* clock) {
   return LogOptions{.segment_bytes_max = 4096,
+                    .index_bytes_max = 4096,  // small files: the fault FS images mapped files
                     .index_interval_bytes = 256,
                     .cleanup_policy = CleanupPolicy::kCompact,
                     .compaction = {.delete_retention = std::chrono::hours(
