@@ -1,8 +1,11 @@
 // The POSIX FileSystem and the checkpoint files built on it.
 #include "brook/file_system.h"
 
+#include <sys/stat.h>
+
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "storage/checkpoint.h"
@@ -122,6 +125,36 @@ TEST_CASE("IndexFile appends, publishes, trims and reopens its entries", "[fs][i
   CHECK((*reopened)->entries() == 6);
   REQUIRE((*reopened)->Trim().ok());
   CHECK(std::filesystem::file_size(path) == 80);
+  // Appends go on after Extend, into the (remapped) read-write mapping, and reach the file.
+  REQUIRE((*reopened)->Extend().ok());
+  std::byte entry[8] = {std::byte{42}};
+  REQUIRE((*reopened)->Append(entry).ok());
+  CHECK((*reopened)->entries() == 7);
+  REQUIRE((*reopened)->Sync().ok());
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(6 * 8);
+  CHECK(in.get() == 42);
+}
+
+TEST_CASE("IndexFile reserves disk blocks ahead of the entries it stores", "[fs][index]") {
+  testing::TempDir dir;
+  std::string path = dir.Sub("big.index");
+  auto index = storage::IndexFile::Open(FileSystem::Default(), path, 8, 1 << 20,
+                                        /*keep_entries=*/false, /*active=*/true);
+  REQUIRE(index.ok());
+  auto allocated = [&] {
+    struct stat st {};
+    REQUIRE(stat(path.c_str(), &st) == 0);
+    return static_cast<uint64_t>(st.st_blocks) * 512;
+  };
+  CHECK(std::filesystem::file_size(path) == 1 << 20);  // sized to its capacity, a hole
+  CHECK(allocated() < 64 << 10);
+  std::byte entry[8] = {};
+  REQUIRE((*index)->Append(entry).ok());
+  CHECK(allocated() >= 64 << 10);  // the first 64 KiB, before the store
+  CHECK(allocated() < 1 << 20);
+  for (int i = 1; i < 8192 + 1; ++i) REQUIRE((*index)->Append(entry).ok());
+  CHECK(allocated() >= 128 << 10);  // entry 8,193 needed the next 64 KiB
 }
 
 }  // namespace
