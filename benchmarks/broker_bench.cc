@@ -59,8 +59,8 @@ void SleepUntil(int64_t due_nanos) {
   }
 }
 
-// Raises the open-file soft limit to the hard limit: every partition keeps its lock file and its
-// active segment's three files open.
+// Raises the open-file soft limit to the hard limit, so the Broker's default max_open_files (half
+// the soft limit) covers as many of its files as this process may.
 void RaiseFileLimit() {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
@@ -342,28 +342,9 @@ TopicConfig ManyPartitionsConfig(int32_t partitions) {
           .segment_index_bytes = uint64_t{64} << 10};
 }
 
-// Every open partition holds kFilesPerPartition descriptors: its Log's lock file and its active
-// segment's .log, .index and .timeindex. 10,000 partitions need 40,000; where the hard
-// RLIMIT_NOFILE is lower (20,000 on the VM of docs/benchmarks.md, and raising it needs
-// CAP_SYS_RESOURCE) BM_ManyPartitions uses the largest multiple of 500 partitions that fits with
-// kSpareFiles to spare, and says so in its `partitions` counter.
-constexpr int64_t kFilesPerPartition = 4;
-constexpr int64_t kSpareFiles = 1024;
-
-int32_t ManyPartitionsCount() {
-  RaiseFileLimit();
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
-    return kManyPartitions;
-  }
-  const auto fit = (static_cast<int64_t>(limit.rlim_cur) - kSpareFiles) / kFilesPerPartition;
-  return static_cast<int32_t>(std::clamp<int64_t>(fit / 500 * 500, 500, kManyPartitions));
-}
-
-// A broker with topic "many" (10,000 partitions, or fewer, see ManyPartitionsCount) and topic
-// "one" (1 partition, the same config), created once and shared by the BM_ManyPartitions
-// variants (creating thousands of partitions takes seconds). `broker` is null only while
-// BM_ManyPartitions/open reopens it.
+// A broker with topic "many" (10,000 partitions) and topic "one" (1 partition, the same config),
+// created once and shared by the BM_ManyPartitions variants (creating thousands of partitions takes
+// seconds). `broker` is null only while BM_ManyPartitions/open reopens it.
 struct ManyPartitionsBroker {
   TempDir dir;  // destroyed after the broker (declared first)
   std::unique_ptr<Broker> broker;
@@ -401,7 +382,10 @@ ManyPartitionsBroker* GetManyPartitionsBroker(benchmark::State& state) {
   if (cached != nullptr) return cached.get();
   RebalanceCache().reset();
   auto m = std::make_unique<ManyPartitionsBroker>();
-  m->partitions = ManyPartitionsCount();
+  // 30,000 files: more than the descriptors the Broker keeps (max_open_files, by default half the
+  // soft RLIMIT_NOFILE, raised here to the hard limit), so opening them closes others.
+  RaiseFileLimit();
+  m->partitions = kManyPartitions;
   const int64_t start = NowNanos();
   m->broker = OpenBroker(m->dir.path());
   for (absl::Status s : {m->broker->CreateTopic("many", ManyPartitionsConfig(m->partitions)),
@@ -414,15 +398,19 @@ ManyPartitionsBroker* GetManyPartitionsBroker(benchmark::State& state) {
   }
   m->create_seconds = static_cast<double>(NowNanos() - start) * 1e-9;
   m->Resolve();
-  // One warm-up pass: the first append to a fresh segment faults in its mapping, which is what
-  // /append_spread would otherwise mostly measure in a short run (see its comment).
+  // Two warm-up passes: the first append to a fresh segment faults in its mapping, and the
+  // second writes the first index entries (reserving the indexes' disk blocks, which reopens
+  // their files, and faulting in their mappings), which is what /append_spread would otherwise
+  // mostly measure in a short run (see its comment).
   BatchSet batches = MakeBatches(kValueBytes, kRecordsPerManyBatch, kSourceBytes);
   const int64_t pass = NowNanos();
-  for (size_t p = 0; p < m->many.size(); ++p) {
-    absl::StatusOr<AppendResult> appended = m->many[p]->Append(batches[p % batches.size()]);
-    if (!appended.ok()) {
-      state.SkipWithError(appended.status().ToString().c_str());
-      return nullptr;
+  for (int round = 0; round < 2; ++round) {
+    for (size_t p = 0; p < m->many.size(); ++p) {
+      absl::StatusOr<AppendResult> appended = m->many[p]->Append(batches[p % batches.size()]);
+      if (!appended.ok()) {
+        state.SkipWithError(appended.status().ToString().c_str());
+        return nullptr;
+      }
     }
   }
   m->first_append_us = static_cast<double>(NowNanos() - pass) * 1e-3 / m->partitions;
@@ -437,8 +425,7 @@ enum class ManyPartitionsCase { kOpen, kAppendSpread, kAppendOne, kAppendOneLarg
 // the mean open time (= Time), max_open_ms the slowest; rss_delta_mib the resident memory the
 // open added (mean; VmRSS = RssAnon + RssFile of /proc/self/status), rss_anon_delta_mib the heap
 // part of it, rss_mib the process's resident memory after it; create_s the one-time
-// creation of both topics; partitions the size of "many" (10,000 unless the file limit is lower:
-// then open_ms_10k_est and rss_delta_mib_10k_est scale the figures linearly to 10,000).
+// creation of both topics; partitions the size of "many" (10,000).
 //
 // BM_ManyPartitions/append_spread: one iteration is Partition::Append of one 100-record batch of
 // 100-B values (prebuilt, as BM_LogAppend/100/100) to the next partition of "many",
@@ -449,12 +436,14 @@ enum class ManyPartitionsCase { kOpen, kAppendSpread, kAppendOne, kAppendOneLarg
 // has no rolls at all: that difference is part of what is being compared. The first append to a
 // fresh segment faults its mapping in, and on this VM (read_ahead_kb = 8192) the fault's
 // readahead zero-fills the whole 1-MiB segment: the one partition pays that once per roll (per
-// 1 MiB written), a first pass over all partitions once per 12.6-KB append. That first pass is
-// done untimed when the broker is created, and reported as first_append_us (mean per
-// partition); the round-robin then continues across runs, so append_spread measures the steady
-// state. The 1-MiB segments make /append_one roll-bound (three file creations and, every few
-// rolls, an fdatasync per MiB), so /append_one_large_segments does the same appends to a
-// partition with the default 64-MiB segments ("one-large", same broker): the baseline without
+// 1 MiB written), a first pass over all partitions once per 12.6-KB append; the second append
+// writes a partition's first index entries, which reserve their disk blocks (reopening the
+// index files, whose descriptors were closed to keep within max_open_files). Those two passes
+// are done untimed when the broker is created, and reported as first_append_us (the two
+// appends' total, mean per partition); the round-robin then continues across runs, so append_spread
+// measures the steady state. The 1-MiB segments make /append_one roll-bound (three file creations
+// and, every few rolls, an fdatasync per MiB), so /append_one_large_segments does the same appends
+// to a partition with the default 64-MiB segments ("one-large", same broker): the baseline without
 // rolls.
 void BM_ManyPartitions(benchmark::State& state, ManyPartitionsCase which) {
   ManyPartitionsBroker* cached = GetManyPartitionsBroker(state);
@@ -495,10 +484,6 @@ void BM_ManyPartitions(benchmark::State& state, ManyPartitionsCase which) {
     state.counters["rss_delta_mib"] = benchmark::Counter(delta / n / (1 << 20));
     state.counters["rss_anon_delta_mib"] = benchmark::Counter(anon_delta / n / (1 << 20));
     state.counters["rss_mib"] = benchmark::Counter(ReadResident().total() / (1 << 20));
-    // Linear estimates for 10,000 partitions, when fewer were opened (see ManyPartitionsCount).
-    const double scale = static_cast<double>(kManyPartitions) / m.partitions;
-    state.counters["open_ms_10k_est"] = benchmark::Counter(total_ms / n * scale);
-    state.counters["rss_delta_mib_10k_est"] = benchmark::Counter(delta / n / (1 << 20) * scale);
     return;
   }
   BatchSet batches = MakeBatches(kValueBytes, kRecordsPerManyBatch, kSourceBytes);
