@@ -87,8 +87,10 @@ struct ProducerOptions {
   // How long a batch may wait for more records (linger.ms). Default: 0, which adapts: a record
   // that arrives when the partition has been idle (no append for 20 µs) is appended at once,
   // for the lowest latency, and so is the odd record close behind it; a steady stream (4
-  // records in a row within 20 µs of the last append) fills batches up to batch_bytes_max, and
-  // a batch that stops growing is appended by the producer's thread within about 20-40 µs.
+  // records in a row within 20 µs of the partition's last append, or 4 batch-opening records in
+  // a row within 2 µs of each other across all partitions: a tight sending loop) fills batches
+  // up to batch_bytes_max, and a batch that stops growing is appended by the producer's thread
+  // within about 20-40 µs.
   std::chrono::microseconds linger{0};
   // With linger 0: the longest a batch that keeps growing waits before it is appended. 0: never
   // wait (every record that finds the partition idle is appended alone). Default: 1 ms.

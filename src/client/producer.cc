@@ -35,6 +35,11 @@ constexpr std::chrono::microseconds kBurstGap{20};
 // odd pair of records close together (a sender catching up after a stall) is appended one by
 // one, without waiting for the sender thread.
 constexpr int kBurstStart = 4;
+// Records spread over many partitions each find their partition idle, yet the Producer as a
+// whole may be sent to in a tight loop, where appending every record alone would cap it at one
+// append per record. So a burst also starts, for every partition, after kBurstStart records in a
+// row (any partitions) opened a batch within kTightGap of the one before.
+constexpr std::chrono::nanoseconds kTightGap{2000};
 
 // Bytes a record adds to a batch, at most: its fields plus varint overhead.
 size_t RecordBytes(const ProducerRecord& r) {
@@ -153,6 +158,17 @@ class ProducerImpl {
   void Drain(PartitionQueue& q, bool all);
   void AppendBatch(PartitionQueue& q, Batch& batch);
   void SenderLoop();
+  // Counts, producer-wide, the records in a row that opened a batch within kTightGap of the
+  // previous one (a heuristic: races between threads only blur it).
+  int TightStreak(SteadyClock::time_point now) {
+    const int64_t t = now.time_since_epoch().count();
+    const int64_t previous = last_open_nanos_.exchange(t, std::memory_order_relaxed);
+    const int streak = t - previous <= std::chrono::nanoseconds(kTightGap).count()
+                           ? tight_streak_.load(std::memory_order_relaxed) + 1
+                           : 0;
+    tight_streak_.store(streak, std::memory_order_relaxed);
+    return streak;
+  }
   // With linger 0, the sender thread's look at q's open batch: when to look again (the burst
   // goes on), or nullopt to append it now.
   std::optional<SteadyClock::time_point> NextLook(PartitionQueue& q, SteadyClock::time_point now)
@@ -186,6 +202,8 @@ class ProducerImpl {
   // Topics replaced after a deletion; their queues may still be drained.
   std::vector<std::unique_ptr<TopicState>> retired_;  // guarded by topics_mu_
 
+  std::atomic<int64_t> last_open_nanos_{0};  // steady clock
+  std::atomic<int> tight_streak_{0};
   std::atomic<bool> closed_{false};
   std::atomic<int> sends_in_flight_{0};
 };
@@ -337,7 +355,9 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
     } else if (!q->draining && first && options_.linger.count() == 0) {
       auto now = SteadyClock::now();
       q->quick_records = now - q->last_append_end > kBurstGap ? 0 : q->quick_records + 1;
-      if (options_.burst_linger.count() == 0 || q->quick_records < kBurstStart) {
+      const int tight = TightStreak(now);
+      if (options_.burst_linger.count() == 0 ||
+          (q->quick_records < kBurstStart && tight < kBurstStart)) {
         // Records arrive slowly: append this one now, for the lowest latency.
         q->draining = true;
         drain = true;
