@@ -248,6 +248,9 @@ class Log {
   int64_t start_offset() const;
   int64_t end_offset() const;
   int64_t flushed_offset() const;
+  // Counts TruncateTo calls that cut (or were about to cut) records. A ReadResult taken before
+  // this number changed may hold bytes the cut zeroed or later appends overwrote.
+  int64_t truncations() const;
 
   // Makes everything appended so far durable (fdatasync). Concurrent callers share one sync.
   absl::Status Flush();

@@ -23,7 +23,8 @@ bool Is(const absl::Status& s, ErrorCode code) { return GetErrorCode(s) == code;
 
 // Where the last Poll stopped inside what it read, so the next one goes on from there: no second
 // Read, no second CRC check of a batch, no decoding again of the records before the position.
-// Used only while the position is still `position` (a Seek or reset drops it).
+// Used only while the position is still `position` (a Seek or reset drops it) and the log has
+// not been truncated since the Read (Log::truncations(); a cut zeroes bytes in place).
 struct Cursor {
   std::shared_ptr<const ReadResult> read;  // pins the bytes `next` points into
   size_t batch = 0;                        // read->batches()[batch] holds the next record
@@ -31,6 +32,7 @@ struct Cursor {
   bool mid_batch = false;                  // `next` is set (uncompressed batches only)
   RecordBatchView::RecordIterator next;    // the next record in that batch
   int64_t position = -1;
+  int64_t truncations = 0;  // the log's truncations() before the Read
 };
 
 struct Assigned {
@@ -447,7 +449,9 @@ absl::Status ConsumerImpl::Fetch(ConsumerRecords* records) {
     // first record is taken (check_crcs), so batches read but left for a later Poll cost nothing.
     Cursor from = std::move(a.cursor);
     a.cursor = Cursor{};
-    if (from.read == nullptr || from.position != a.position) {
+    const int64_t truncations = a.partition->log().truncations();
+    if (from.read == nullptr || from.position != a.position || from.truncations != truncations ||
+        a.partition->deleted()) {
       absl::StatusOr<ReadResult> read = a.partition->Read(
           a.position,
           ReadOptions{.max_bytes = options_.max_partition_fetch_bytes, .verify = false});
@@ -460,7 +464,8 @@ absl::Status ConsumerImpl::Fetch(ConsumerRecords* records) {
         }
         return read.status();
       }
-      from = Cursor{.read = std::make_shared<const ReadResult>(std::move(*read))};
+      from = Cursor{.read = std::make_shared<const ReadResult>(std::move(*read)),
+                    .truncations = truncations};
     }
     const std::shared_ptr<const ReadResult>& read = from.read;
     const std::string& topic = a.partition->id().topic;
@@ -468,7 +473,8 @@ absl::Status ConsumerImpl::Fetch(ConsumerRecords* records) {
     for (size_t i = from.batch; i < read->size(); ++i) {
       const RecordBatchView& batch = read->batches()[i];
       if (batch.base_offset() >= high_watermark || budget == 0) {
-        a.cursor = Cursor{.read = read, .batch = i, .position = a.position};
+        a.cursor =
+            Cursor{.read = read, .batch = i, .position = a.position, .truncations = truncations};
         break;
       }
       const bool resume = i == from.batch && from.mid_batch;
@@ -509,10 +515,16 @@ absl::Status ConsumerImpl::Fetch(ConsumerRecords* records) {
           whole = false;
           break;
         }
+        if (!used) {
+          // Pinned before anything can return: records already taken stay valid when a later
+          // batch of this read fails its CRC check.
+          held_.push_back(read);
+          held_partitions_.push_back(a.partition);
+          used = true;
+        }
         records->push_back(ConsumerRecord{topic, tp.partition, record});
         a.position = record.offset() + 1;
         --budget;
-        used = true;
       }
       if (!whole) {
         // Decompressed records live only until the next Poll: such a batch is decoded again.
@@ -522,15 +534,12 @@ absl::Status ConsumerImpl::Fetch(ConsumerRecords* records) {
                           .verified = true,
                           .mid_batch = plain,
                           .next = plain ? it : RecordBatchView::RecordIterator(),
-                          .position = a.position};
+                          .position = a.position,
+                          .truncations = truncations};
         break;
       }
       // Compacted batches may end with offsets no record holds.
       a.position = std::max(a.position, batch.next_offset());
-    }
-    if (used) {
-      held_.push_back(read);
-      held_partitions_.push_back(a.partition);
     }
   }
   return absl::OkStatus();

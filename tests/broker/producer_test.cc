@@ -332,6 +332,30 @@ TEST_CASE("Polls smaller than a batch go on where the last one stopped, and Seek
   REQUIRE(PollValues(*consumer, 10) == Numbers(0, 10));
 }
 
+TEST_CASE("A consumer going on from a cursor sees a truncation and what replaced the cut",
+          "[consumer]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+  AppendBatches(*broker, 5, 10);  // offsets 0-49 in 5 batches
+  auto consumer =
+      MakeConsumer(*broker, {.auto_offset_reset = OffsetReset::kEarliest, .max_poll_records = 7});
+  REQUIRE(consumer->Assign({{"t", 0}}).ok());
+  REQUIRE(PollValues(*consumer, 7) == Numbers(0, 7));  // the cursor stops inside batch 0
+  std::shared_ptr<Partition> partition = *broker->GetPartition({"t", 0});
+  REQUIRE(*partition->log().TruncateTo(10) == 10);
+  auto producer = MakeProducer(*broker, {.linger = std::chrono::seconds(10)});
+  for (int i = 0; i < 10; ++i) {
+    REQUIRE(
+        producer->Send({.topic = "t", .value = "new" + std::to_string(i), .partition = 0}, nullptr)
+            .ok());
+  }
+  REQUIRE(producer->Flush().ok());
+  std::vector<std::string> expected = Numbers(7, 10);
+  for (int i = 0; i < 10; ++i) expected.push_back("new" + std::to_string(i));
+  REQUIRE(PollValues(*consumer, 13) == expected);
+}
+
 TEST_CASE("A damaged batch fails its CRC check when the consumer reaches it, not before",
           "[consumer]") {
   testing::TempDir dir;
