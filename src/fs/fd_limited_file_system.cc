@@ -26,14 +26,16 @@ class LimitedFile final : public File {
   absl::StatusOr<uint64_t> Size() override {
     return With([&](File& f) { return f.Size(); });
   }
+  // On a removed file whose descriptor is closed these do nothing: its bytes no longer matter
+  // (a sync racing the removal of a retired segment must not fail the log).
   absl::Status Truncate(uint64_t size) override {
-    return With([&](File& f) { return f.Truncate(size); });
+    return With([&](File& f) { return f.Truncate(size); }, /*removed_ok=*/true);
   }
   absl::Status Allocate(uint64_t size) override {
-    return With([&](File& f) { return f.Allocate(size); });
+    return With([&](File& f) { return f.Allocate(size); }, /*removed_ok=*/true);
   }
   absl::Status Sync() override {
-    return With([&](File& f) { return f.Sync(); });
+    return With([&](File& f) { return f.Sync(); }, /*removed_ok=*/true);
   }
   absl::StatusOr<std::unique_ptr<MappedRegion>> MapReadOnly(uint64_t size) override {
     return With([&](File& f) { return f.MapReadOnly(size); });
@@ -46,10 +48,14 @@ class LimitedFile final : public File {
   friend class FdLimitedFileSystem;
 
   // Runs fn on the descriptor, reopened if need be; converts a reopen failure to fn's result.
+  // With `removed_ok`, a file removed while closed makes it a no-op.
   template <typename Fn>
-  auto With(Fn fn) -> decltype(fn(std::declval<File&>())) {
+  auto With(Fn fn, bool removed_ok = false) -> decltype(fn(std::declval<File&>())) {
     absl::StatusOr<File*> file = fs_->Pin(this);
-    if (!file.ok()) return file.status();
+    if (!file.ok()) {
+      if (removed_ok && absl::IsFailedPrecondition(file.status())) return absl::OkStatus();
+      return file.status();
+    }
     auto result = fn(**file);
     fs_->Unpin(this);
     return result;
@@ -86,7 +92,7 @@ absl::StatusOr<std::unique_ptr<File>> FdLimitedFileSystem::Open(const std::strin
   std::unique_ptr<File> victim;
   {
     MutexLock l(&mu_);
-    victim = EvictLocked();
+    victim = EvictLocked(/*even_below_limit=*/false);
     ++open_;  // reserved for this file
   }
   victim.reset();  // closed outside the lock
@@ -108,8 +114,9 @@ absl::StatusOr<std::unique_ptr<File>> FdLimitedFileSystem::Open(const std::strin
 
 absl::Status FdLimitedFileSystem::Rename(const std::string& from, const std::string& to) {
   BROOK_RETURN_IF_ERROR(base_->Rename(from, to));
+  std::vector<std::unique_ptr<File>> closing;  // closed after the lock is released
   MutexLock l(&mu_);
-  MarkRemovedLocked(to);  // the file `to` named before is gone
+  MarkRemovedLocked(to, &closing);  // the file `to` named before is gone
   auto [begin, end] = by_path_.equal_range(from);
   std::vector<LimitedFile*> moved;
   for (auto it = begin; it != end; ++it) moved.push_back(it->second);
@@ -123,25 +130,29 @@ absl::Status FdLimitedFileSystem::Rename(const std::string& from, const std::str
 
 absl::Status FdLimitedFileSystem::Remove(const std::string& path) {
   BROOK_RETURN_IF_ERROR(base_->Remove(path));
+  std::vector<std::unique_ptr<File>> closing;
   MutexLock l(&mu_);
-  MarkRemovedLocked(path);
+  MarkRemovedLocked(path, &closing);
   return absl::OkStatus();
 }
 
-void FdLimitedFileSystem::MarkRemovedLocked(const std::string& path) {
+void FdLimitedFileSystem::MarkRemovedLocked(const std::string& path,
+                                            std::vector<std::unique_ptr<File>>* closing) {
   auto [begin, end] = by_path_.equal_range(path);
   for (auto it = begin; it != end; ++it) {
     LimitedFile* f = it->second;
     f->removed_ = true;
-    if (f->idle_) {  // keep the descriptor: the path no longer leads to this file
+    if (f->idle_) {  // its descriptor is of no more use: the path leads elsewhere or nowhere
       idle_.erase(f->idle_at_);
       f->idle_ = false;
+      --open_;
+      closing->push_back(std::move(f->file_));
     }
   }
 }
 
-std::unique_ptr<File> FdLimitedFileSystem::EvictLocked() {
-  if (open_ < max_open_ || idle_.empty()) return nullptr;
+std::unique_ptr<File> FdLimitedFileSystem::EvictLocked(bool even_below_limit) {
+  if ((open_ < max_open_ && !even_below_limit) || idle_.empty()) return nullptr;
   LimitedFile* f = idle_.front();
   idle_.pop_front();
   f->idle_ = false;
@@ -169,12 +180,22 @@ absl::StatusOr<File*> FdLimitedFileSystem::Pin(LimitedFile* f) {
                       f->path_, max_open_));
     }
     f->opening_ = true;
-    victim = EvictLocked();
+    victim = EvictLocked(/*even_below_limit=*/false);
     ++open_;
     path = f->path_;
   }
   victim.reset();
   absl::StatusOr<std::unique_ptr<File>> file = base_->Open(path, f->reopen_mode_);
+  // Out of descriptors (the application holds the rest): close idle ones and try again.
+  for (int attempt = 0; attempt < 4 && absl::IsResourceExhausted(file.status()); ++attempt) {
+    {
+      MutexLock l(&mu_);
+      victim = EvictLocked(/*even_below_limit=*/true);
+    }
+    if (victim == nullptr) break;
+    victim.reset();
+    file = base_->Open(path, f->reopen_mode_);
+  }
   MutexLock l(&mu_);
   f->opening_ = false;
   reopened_.SignalAll();
@@ -191,12 +212,17 @@ absl::StatusOr<File*> FdLimitedFileSystem::Pin(LimitedFile* f) {
 }
 
 void FdLimitedFileSystem::Unpin(LimitedFile* f) {
+  std::unique_ptr<File> closing;
   MutexLock l(&mu_);
   BROOK_CHECK(f->pins_ > 0);
-  if (--f->pins_ == 0 && !f->removed_ && f->file_ != nullptr) {
-    f->idle_at_ = idle_.insert(idle_.end(), f);
-    f->idle_ = true;
+  if (--f->pins_ != 0 || f->file_ == nullptr) return;
+  if (f->removed_) {
+    --open_;
+    closing = std::move(f->file_);  // closed after the lock is released (declared first)
+    return;
   }
+  f->idle_at_ = idle_.insert(idle_.end(), f);
+  f->idle_ = true;
 }
 
 void FdLimitedFileSystem::Forget(LimitedFile* f) {

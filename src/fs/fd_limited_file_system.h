@@ -11,8 +11,11 @@
 // is reported to the new descriptor.
 //
 // Renames and removals made through this FileSystem are followed: a renamed File reopens its new
-// name. A removed File keeps its descriptor until destroyed (it could not be reopened); one whose
-// descriptor was already closed fails with FailedPrecondition.
+// name. A removed File's descriptor is closed once no call is using it; after that Sync,
+// Truncate and Allocate do nothing (its bytes no longer matter: a sync racing the removal of a
+// retired segment must not fail) and the other calls fail with FailedPrecondition. A removed
+// file is never recreated. A reopen that finds the process out of descriptors (EMFILE) closes
+// more idle ones and tries again.
 //
 // More than `max_open` descriptors are open only while more files than that are in use at the
 // same instant. Locks (Lock) are passed through and not counted.
@@ -72,9 +75,12 @@ class FdLimitedFileSystem final : public FileSystem,
   absl::StatusOr<File*> Pin(LimitedFile* f);
   void Unpin(LimitedFile* f);
   void Forget(LimitedFile* f);  // from LimitedFile's destructor
-  // Takes the least recently used idle descriptor out of its File, if `open_` is at the limit.
-  std::unique_ptr<File> EvictLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void MarkRemovedLocked(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes the least recently used idle descriptor out of its File, if `open_` is at the limit
+  // (or in any case).
+  std::unique_ptr<File> EvictLocked(bool even_below_limit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks the Files at `path` removed; idle descriptors among them go to `closing`.
+  void MarkRemovedLocked(const std::string& path, std::vector<std::unique_ptr<File>>* closing)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   FileSystem* const base_;
   const size_t max_open_;

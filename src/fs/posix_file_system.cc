@@ -26,6 +26,8 @@ absl::Status ErrnoStatus(int error, std::string_view what, std::string_view path
   switch (error) {
     case ENOSPC:
     case EDQUOT:
+    case EMFILE:
+    case ENFILE:
       return absl::ResourceExhaustedError(message);
     case ENOENT:
       return absl::NotFoundError(message);

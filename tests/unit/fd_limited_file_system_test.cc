@@ -88,7 +88,7 @@ TEST_CASE("FdLimitedFileSystem keeps at most max_open descriptors and reopens fi
   CHECK(OpenDescriptors() == before);
 }
 
-TEST_CASE("FdLimitedFileSystem follows renames, and a removed file keeps its descriptor", "[fs]") {
+TEST_CASE("FdLimitedFileSystem follows renames and lets removed files go", "[fs]") {
   testing::TempDir dir;
   auto fs = std::make_shared<fs::FdLimitedFileSystem>(FileSystem::Default(), 1);
   auto a = *fs->Open(dir.Sub("a"), OpenMode::kCreate);
@@ -101,20 +101,27 @@ TEST_CASE("FdLimitedFileSystem follows renames, and a removed file keeps its des
   CHECK(ReadAll(*a) == "first second");
   CHECK(!*fs->Exists(dir.Sub("a")));
 
-  // b removed while its descriptor is open: it keeps working and is never closed.
-  REQUIRE(b->Write(0, Bytes("orphan")).ok());
-  REQUIRE(fs->Remove(dir.Sub("b")).ok());
-  REQUIRE(a->Size().ok());  // over the limit: b's descriptor may not be closed
-  CHECK(ReadAll(*b) == "orphan");
-  CHECK(fs->open_now() == 2);
-
-  // a removed while its descriptor is closed: a clear error, not a new empty file.
-  auto c = *fs->Open(dir.Sub("c"), OpenMode::kCreate);  // closes a's descriptor
+  // A removed file's descriptor is closed at once (it is idle): syncs, truncations and
+  // allocations do nothing, the rest fail, and the file is never recreated.
   REQUIRE(fs->Remove(dir.Sub("renamed")).ok());
+  CHECK(fs->open_now() == 0);
+  CHECK(a->Sync().ok());
+  CHECK(a->Truncate(0).ok());
+  CHECK(a->Allocate(4096).ok());
   absl::Status s = a->Write(0, Bytes("x"));
   CHECK(absl::IsFailedPrecondition(s));
   CHECK(absl::StrContains(s.message(), "removed"));
+  CHECK(!a->Size().ok());
   CHECK(!*fs->Exists(dir.Sub("renamed")));
+
+  // Renaming over a file removes the file that name led to.
+  auto c = *fs->Open(dir.Sub("c"), OpenMode::kCreate);
+  REQUIRE(c->Write(0, Bytes("c")).ok());
+  REQUIRE(b->Write(0, Bytes("b")).ok());  // c's descriptor closed
+  REQUIRE(fs->Rename(dir.Sub("b"), dir.Sub("c")).ok());
+  CHECK(b->path() == dir.Sub("c"));
+  CHECK(ReadAll(*b) == "b");
+  CHECK(absl::IsFailedPrecondition(c->Write(0, Bytes("x"))));
 }
 
 TEST_CASE("FdLimitedFileSystem under many threads stays within its limit", "[fs]") {
