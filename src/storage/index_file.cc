@@ -91,12 +91,11 @@ absl::Status IndexFile::Trim() {
 }
 
 absl::Status IndexFile::Extend() {
-  // The bytes below the file's size hold entries once stored (blocks allocated then); the rest
-  // of the capacity is a hole until Append reserves it.
+  // The file is not grown here: Append grows it with Allocate, which reserves the blocks (a
+  // file system without fallocate gets zeros written), so the mapping past its end is never
+  // stored into. What the file holds now was written, so its blocks exist.
   BROOK_ASSIGN_OR_RETURN(uint64_t size, file_->Size());
-  BROOK_RETURN_IF_ERROR(file_->Truncate(capacity_bytes_));
-  reserved_bytes_ = std::min<uint64_t>(
-      size, static_cast<uint64_t>(entries_.load(std::memory_order_relaxed)) * entry_size_);
+  reserved_bytes_ = std::min(size, capacity_bytes_);
   return writable_data_ != nullptr ? absl::OkStatus() : Map(/*writable=*/true);
 }
 

@@ -1,12 +1,12 @@
 // A fixed-size-entry index file (.index or .timeindex), read and written through a shared
 // mapping of its whole capacity.
 //
-// An active index's file is sized to its capacity (sparse), mapped read-write, and appended by
-// storing into the mapping: no system call and no file descriptor per entry. Disk blocks are
-// reserved (File::Allocate) in kReserveBytes steps ahead of the entries, so a store never lands
-// on a hole the file system might fail to fill (a full disk would otherwise be a SIGBUS); the
-// entries reach the disk with the data (fdatasync, Sync). An inactive index is mapped
-// read-only; Extend() maps it read-write again.
+// An active index is mapped read-write (the whole capacity) and appended by storing into the
+// mapping: no system call and no file descriptor per entry. The file grows by File::Allocate in
+// kReserveBytes steps ahead of the entries, so a store never lands past its end or on a hole the
+// file system might fail to fill (a full disk would otherwise be a SIGBUS); the entries reach
+// the disk with the data (fdatasync, Sync). An inactive index is mapped read-only; Extend() maps
+// it read-write again.
 //
 // Thread safety: one writer (the Log's appender) at a time; any number of readers, who see only
 // the entries published by entries() (release/acquire). Mappings replaced by Extend() are kept
@@ -31,8 +31,8 @@ class IndexFile {
  public:
   // Opens (creating if missing) the index at `path`. With `keep_entries`, the entries already in
   // the file (size / entry_size) are trusted; otherwise the index starts empty. An `active`
-  // index's file is sized to `bytes_max` (rounded down to whole entries) for appends; an inactive
-  // one keeps its size (exactly its entries).
+  // index's file grows as entries are appended, up to `bytes_max` (rounded down to whole
+  // entries); an inactive one keeps its size (exactly its entries).
   static absl::StatusOr<std::unique_ptr<IndexFile>> Open(FileSystem* fs, std::string path,
                                                          size_t entry_size, uint64_t bytes_max,
                                                          bool keep_entries, bool active);
@@ -53,7 +53,7 @@ class IndexFile {
   void TruncateEntries(int32_t n);
   // Shrinks the file to exactly the entries it holds (for an inactive segment).
   absl::Status Trim();
-  // Grows a trimmed file back to its capacity so entries can be appended again.
+  // Makes a trimmed (inactive) index appendable again.
   absl::Status Extend();
   absl::Status Sync() { return file_->Sync(); }
   absl::Status Remove(FileSystem* fs);

@@ -100,13 +100,14 @@ TEST_CASE("IndexFile appends, publishes, trims and reopens its entries", "[fs][i
                                           /*active=*/true);
     REQUIRE(index.ok());
     CHECK((*index)->max_entries() == 128);
-    CHECK(std::filesystem::file_size(path) == 1024);
+    CHECK(std::filesystem::file_size(path) == 0);  // grows with its entries
     for (int i = 0; i < 10; ++i) {
       std::byte entry[8] = {};
       entry[0] = static_cast<std::byte>(i);
       REQUIRE((*index)->Append(entry).ok());
     }
     CHECK((*index)->entries() == 10);
+    CHECK(std::filesystem::file_size(path) == 1024);  // 64 KiB at a time, capped by capacity
     CHECK((*index)->entry(7)[0] == std::byte{7});
     REQUIRE((*index)->Trim().ok());
     CHECK(std::filesystem::file_size(path) == 80);
@@ -136,7 +137,8 @@ TEST_CASE("IndexFile appends, publishes, trims and reopens its entries", "[fs][i
   CHECK(in.get() == 42);
 }
 
-TEST_CASE("IndexFile reserves disk blocks ahead of the entries it stores", "[fs][index]") {
+TEST_CASE("IndexFile grows its file, blocks reserved, ahead of the entries it stores",
+          "[fs][index]") {
   testing::TempDir dir;
   std::string path = dir.Sub("big.index");
   auto index = storage::IndexFile::Open(FileSystem::Default(), path, 8, 1 << 20,
@@ -147,14 +149,16 @@ TEST_CASE("IndexFile reserves disk blocks ahead of the entries it stores", "[fs]
     REQUIRE(stat(path.c_str(), &st) == 0);
     return static_cast<uint64_t>(st.st_blocks) * 512;
   };
-  CHECK(std::filesystem::file_size(path) == 1 << 20);  // sized to its capacity, a hole
-  CHECK(allocated() < 64 << 10);
+  CHECK(std::filesystem::file_size(path) == 0);
   std::byte entry[8] = {};
   REQUIRE((*index)->Append(entry).ok());
-  CHECK(allocated() >= 64 << 10);  // the first 64 KiB, before the store
-  CHECK(allocated() < 1 << 20);
-  for (int i = 1; i < 8192 + 1; ++i) REQUIRE((*index)->Append(entry).ok());
-  CHECK(allocated() >= 128 << 10);  // entry 8,193 needed the next 64 KiB
+  CHECK(std::filesystem::file_size(path) == 64 << 10);  // the first 64 KiB, before the store
+  CHECK(allocated() >= 64 << 10);
+  for (int i = 1; i < 8192; ++i) REQUIRE((*index)->Append(entry).ok());
+  CHECK(std::filesystem::file_size(path) == 64 << 10);
+  REQUIRE((*index)->Append(entry).ok());  // entry 8,193 needs the next 64 KiB
+  CHECK(std::filesystem::file_size(path) == 128 << 10);
+  CHECK(allocated() >= 128 << 10);
 }
 
 }  // namespace
