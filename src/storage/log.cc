@@ -84,6 +84,7 @@ class LogImpl {
 
   int64_t start_offset() const { return start_offset_.load(std::memory_order_acquire); }
   int64_t end_offset() const { return end_offset_.load(std::memory_order_acquire); }
+  int64_t truncations() const { return truncation_count_.load(std::memory_order_acquire); }
   int64_t flushed_offset() const { return flushed_offset_.load(std::memory_order_acquire); }
   const RecoverySummary& recovery_summary() const { return recovery_; }
   const std::string& dir() const { return dir_; }
@@ -180,6 +181,7 @@ class LogImpl {
   int64_t synced_snapshot_ ABSL_GUARDED_BY(append_mu_) = -1;
   // Bumped by every truncation: a compaction pass that began before one is thrown away.
   int64_t truncations_ ABSL_GUARDED_BY(append_mu_) = 0;
+  std::atomic<int64_t> truncation_count_{0};  // Log::truncations(): bumped before a cut
   // Below it the log is compacted (the cleaner checkpoint).
   int64_t first_dirty_ ABSL_GUARDED_BY(append_mu_) = 0;
   // Group commit. One flush *leader* at a time does the fdatasyncs; callers whose offsets an
@@ -250,10 +252,14 @@ absl::Status LogImpl::LockDirectory() {
   BROOK_ASSIGN_OR_RETURN(lock_, fs_->Lock(dir_ + "/" + kLockFile));
   // A Broker opens its partitions without their own locks (its lock covers them), so a Log
   // opened on a running Broker's partition must find the Broker's lock taken.
-  std::string parent = std::filesystem::path(dir_).lexically_normal().parent_path().string();
-  if (parent.empty()) parent = ".";
-  BROOK_ASSIGN_OR_RETURN(bool in_broker, fs_->Exists(parent + "/" + storage::kBrokerRegistryFile));
-  if (!in_broker) return absl::OkStatus();
+  // "b/t-0/", "b/t-0/." and "." (run inside b/t-0) all name b/t-0: its parent is b.
+  std::filesystem::path self = std::filesystem::absolute(dir_).lexically_normal();
+  if (!self.has_filename()) self = self.parent_path();
+  const std::string parent = self.parent_path().string();
+  for (const char* marker : {storage::kBrokerRegistryFile, kBrokerLockFile}) {
+    BROOK_ASSIGN_OR_RETURN(bool exists, fs_->Exists(parent + "/" + marker));
+    if (!exists) return absl::OkStatus();  // not a Broker's directory
+  }
   absl::StatusOr<std::unique_ptr<FileLock>> broker = fs_->Lock(parent + "/" + kBrokerLockFile);
   if (!broker.ok()) {
     return absl::FailedPreconditionError(
@@ -880,6 +886,7 @@ absl::StatusOr<int64_t> LogImpl::TruncateTo(int64_t offset) {
   BROOK_RETURN_IF_ERROR(CheckWritable());
   LeadFlush();
   int64_t end = end_offset_.load(std::memory_order_relaxed);
+  if (offset < end) truncation_count_.fetch_add(1, std::memory_order_acq_rel);  // before the cut
   absl::StatusOr<int64_t> result = TruncateToLocked(offset);
   EndFlush();
   if (!result.ok() || *result >= end) return result;
@@ -1048,6 +1055,7 @@ absl::Status LogImpl::Close() {
     closed_.store(true, std::memory_order_seq_cst);
     EndFlush();
     lock_.reset();
+    broker_lock_.reset();
   }
   MutexLock w(&wait_mu_);
   wait_cv_.SignalAll();
@@ -1595,6 +1603,7 @@ absl::Status Log::WaitForAppend(int64_t offset,
 }
 int64_t Log::start_offset() const { return impl_->start_offset(); }
 int64_t Log::end_offset() const { return impl_->end_offset(); }
+int64_t Log::truncations() const { return impl_->truncations(); }
 int64_t Log::flushed_offset() const { return impl_->flushed_offset(); }
 absl::Status Log::Flush() { return impl_->Flush(); }
 absl::StatusOr<int64_t> Log::TruncateTo(int64_t offset) { return impl_->TruncateTo(offset); }

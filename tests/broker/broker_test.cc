@@ -73,6 +73,10 @@ TEST_CASE("Broker refuses bad topic names and a second opener of its directory",
   absl::StatusOr<std::unique_ptr<Log>> log = Log::Open(dir.Sub("t-0"), {});
   REQUIRE(absl::IsFailedPrecondition(log.status()));
   REQUIRE(log.status().message().find("partition of the Broker directory") != std::string::npos);
+  for (const std::string& spelling : {dir.Sub("t-0/"), dir.Sub("t-0/."), dir.Sub("./t-0")}) {
+    INFO(spelling);
+    REQUIRE(absl::IsFailedPrecondition(Log::Open(spelling, {}).status()));
+  }
   REQUIRE(broker->Close().ok());
   broker.reset();
   log = Log::Open(dir.Sub("t-0"), {});
