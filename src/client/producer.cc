@@ -163,9 +163,10 @@ class ProducerImpl {
   int TightStreak(SteadyClock::time_point now) {
     const int64_t t = now.time_since_epoch().count();
     const int64_t previous = last_open_nanos_.exchange(t, std::memory_order_relaxed);
-    const int streak = t - previous <= std::chrono::nanoseconds(kTightGap).count()
-                           ? tight_streak_.load(std::memory_order_relaxed) + 1
-                           : 0;
+    const int streak =
+        t - previous <= std::chrono::nanoseconds(kTightGap).count()
+            ? std::min(tight_streak_.load(std::memory_order_relaxed) + 1, kBurstStart)
+            : 0;
     tight_streak_.store(streak, std::memory_order_relaxed);
     return streak;
   }
@@ -354,7 +355,8 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
       drain = true;
     } else if (!q->draining && first && options_.linger.count() == 0) {
       auto now = SteadyClock::now();
-      q->quick_records = now - q->last_append_end > kBurstGap ? 0 : q->quick_records + 1;
+      q->quick_records =
+          now - q->last_append_end > kBurstGap ? 0 : std::min(q->quick_records + 1, kBurstStart);
       const int tight = TightStreak(now);
       if (options_.burst_linger.count() == 0 ||
           (q->quick_records < kBurstStart && tight < kBurstStart)) {
