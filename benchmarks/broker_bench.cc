@@ -302,42 +302,20 @@ void BM_ProduceConsumeLatency(benchmark::State& state) {
   const SendCallback callback = [&failed](const absl::StatusOr<RecordMetadata>& r) {
     if (!r.ok()) failed.fetch_add(1, std::memory_order_relaxed);
   };
-  // Untimed, as BM_ProduceConsume's first round: the first appends to the topic's fresh segment
-  // fault its mapping in, and the readahead zero-fills up to 8 MiB of it on this VM (~2 ms: the
-  // first ~30 records of a run waited for that). first_record_us reports the first one's latency.
-  {
-    std::vector<int64_t> warm;
-    std::thread consumer([&] { ConsumeInto(*pipeline.consumer, kWarmRecords, warm); });
-    for (int64_t i = 0; i < kWarmRecords; ++i) {
-      SleepUntil(NowNanos() + kPacedPeriodNanos);
-      absl::Status s = pipeline.producer->Send(
-          {.topic = Pipeline::kTopic, .key = keys[i], .value = values.Stamp(i, NowNanos())},
-          callback);
-      if (!s.ok()) {
-        state.SkipWithError(s.ToString().c_str());
-        pipeline.consumer->Wakeup();
-        break;
-      }
-    }
-    consumer.join();
-    if (state.error_occurred()) return;
-    if (!warm.empty()) {
-      state.counters["first_record_us"] = benchmark::Counter(static_cast<double>(warm[0]) * 1e-3);
-    }
-  }
-  for (auto _ : state) {
+  // Sends `count` records at 10k/s while a consumer thread reads them, their latencies appended
+  // to `out`; with `measured`, counts late sends and times each Send. False after SkipWithError.
+  auto paced_round = [&](int64_t count, std::vector<int64_t>& out, bool measured) {
     bool consumed = false;
-    std::thread consumer(
-        [&] { consumed = ConsumeInto(*pipeline.consumer, kPacedRecords, latencies); });
+    std::thread consumer([&] { consumed = ConsumeInto(*pipeline.consumer, count, out); });
     const int64_t start = NowNanos() + 1'000'000;  // let the consumer reach its first Poll
-    for (int64_t i = 0; i < kPacedRecords; ++i) {
+    for (int64_t i = 0; i < count; ++i) {
       const int64_t due = start + i * kPacedPeriodNanos;
       SleepUntil(due);
       const int64_t now = NowNanos();
-      if (now - due > 20'000) ++late;
+      if (measured && now - due > 20'000) ++late;
       absl::Status s = pipeline.producer->Send(
           {.topic = Pipeline::kTopic, .key = keys[i], .value = values.Stamp(i, now)}, callback);
-      send_nanos.push_back(NowNanos() - now);
+      if (measured) send_nanos.push_back(NowNanos() - now);
       if (!s.ok()) {
         state.SkipWithError(s.ToString().c_str());
         pipeline.consumer->Wakeup();
@@ -345,11 +323,21 @@ void BM_ProduceConsumeLatency(benchmark::State& state) {
       }
     }
     consumer.join();
-    if (state.error_occurred()) return;
+    if (state.error_occurred()) return false;
     if (!consumed || failed.load() != 0) {
       state.SkipWithError("the consumer failed, or a send's callback reported an error");
-      return;
+      return false;
     }
+    return true;
+  };
+  // Untimed, as BM_ProduceConsume's first round: the first appends to the topic's fresh segment
+  // fault its mapping in, and the readahead zero-fills up to 8 MiB of it on this VM (~2 ms: the
+  // first ~30 records of a run waited for that). first_record_us reports the first one's latency.
+  std::vector<int64_t> warm;
+  if (!paced_round(kWarmRecords, warm, /*measured=*/false)) return;
+  state.counters["first_record_us"] = benchmark::Counter(static_cast<double>(warm[0]) * 1e-3);
+  for (auto _ : state) {
+    if (!paced_round(kPacedRecords, latencies, /*measured=*/true)) return;
   }
   const double n = static_cast<double>(latencies.size());
   SetLatencyCounters(state, std::move(latencies));
