@@ -132,6 +132,9 @@ class LogImpl {
   absl::Status RecoverSwaps(std::vector<std::string>* names);
   // Takes the directory's lock, and its Broker's if it is a partition (LogOptions).
   absl::Status LockDirectory();
+  // Before the first change after a clean open: removes the clean-shutdown marker, durably, so
+  // a crash from here on does not look clean. Fails the log if it cannot.
+  absl::Status ForgetCleanShutdownLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
   CompactionState ComputeCompactionState(const SegmentSet& set, int64_t now_ms) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
   absl::StatusOr<CompactionResult> CompactPass(const CompactOptions& options, bool force,
@@ -181,6 +184,8 @@ class LogImpl {
   int64_t synced_snapshot_ ABSL_GUARDED_BY(append_mu_) = -1;
   // Bumped by every truncation: a compaction pass that began before one is thrown away.
   int64_t truncations_ ABSL_GUARDED_BY(append_mu_) = 0;
+  // The clean-shutdown marker of the last Close is still on disk (see Load).
+  bool clean_marker_ ABSL_GUARDED_BY(append_mu_) = false;
   std::atomic<int64_t> truncation_count_{0};  // Log::truncations(): bumped before a cut
   // Below it the log is compacted (the cleaner checkpoint).
   int64_t first_dirty_ ABSL_GUARDED_BY(append_mu_) = 0;
@@ -385,11 +390,14 @@ absl::Status LogImpl::Load() {
   absl::StatusOr<std::vector<int64_t>> clean =
       storage::ReadCheckpoint(fs_, dir_, kCleanShutdownFile, "clean-shutdown");
   bool clean_shutdown = clean.ok() && clean->size() == 1;
-  if (clean.ok() || !absl::IsNotFound(clean.status())) {
-    // From here on a crash must not look clean.
+  if (!clean_shutdown && (clean.ok() || !absl::IsNotFound(clean.status()))) {
     BROOK_RETURN_IF_ERROR(fs_->Remove(dir_ + "/" + kCleanShutdownFile));
     BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
   }
+  // A valid marker stays until the first change to the log (ForgetCleanShutdownLocked): opening
+  // changes nothing a clean reopen trusts without checking (the active segment's preallocated
+  // zeros fail its tail check, which then scans), so an idle partition never pays for removing
+  // it (a directory fsync each: most of opening 10,000 partitions).
   auto read_offset = [&](const char* file, const char* name) -> int64_t {
     absl::StatusOr<std::vector<int64_t>> v = storage::ReadCheckpoint(fs_, dir_, file, name);
     if (v.ok() && v->size() == 1 && (*v)[0] >= 0) return (*v)[0];
@@ -468,6 +476,14 @@ absl::Status LogImpl::Load() {
     set->segments.push_back(std::move(segment));
     BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
   }
+  // The marker may stay only while the files are as the last Close left them: a scan during
+  // this open (a check failed) may have rebuilt indexes or cut a tail.
+  const bool marker_stays =
+      clean_shutdown && recovery_.segments_scanned == 0 && recovery_.segments_deleted == 0;
+  if (clean_shutdown && !marker_stays) {
+    BROOK_RETURN_IF_ERROR(fs_->Remove(dir_ + "/" + kCleanShutdownFile));
+    BROOK_RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  }
   const Segment& active = *set->segments.back();
   if (!clean_shutdown) {
     // What the scan found may still sit only in the page cache (a killed process): make it
@@ -484,6 +500,7 @@ absl::Status LogImpl::Load() {
     MutexLock l(&append_mu_);
     first_dirty_ = first_dirty;
     last_expiry_check_ms_ = now_ms;
+    clean_marker_ = marker_stays;
     BROOK_RETURN_IF_ERROR(LoadProducerState(end));
   }
   if (recovery_.message.empty()) {
@@ -497,6 +514,16 @@ absl::Status LogImpl::Load() {
                   recovery_.segments_scanned, recovery_.batches_scanned, start_offset(), end);
   }
   Say(LogLevel::kInfo, fmt::format("opened log {}: {}", dir_, recovery_.message));
+  return absl::OkStatus();
+}
+
+absl::Status LogImpl::ForgetCleanShutdownLocked() {
+  if (!clean_marker_) return absl::OkStatus();
+  absl::Status s = fs_->Remove(dir_ + "/" + kCleanShutdownFile);
+  if (absl::IsNotFound(s)) s = absl::OkStatus();
+  if (s.ok()) s = fs_->SyncDir(dir_);
+  if (!s.ok()) return Fail(s);
+  clean_marker_ = false;
   return absl::OkStatus();
 }
 
@@ -590,6 +617,7 @@ absl::StatusOr<AppendResult> LogImpl::Append(std::span<const std::byte> bytes,
   {
     MutexLock l(&append_mu_);
     BROOK_RETURN_IF_ERROR(CheckWritable());
+    BROOK_RETURN_IF_ERROR(ForgetCleanShutdownLocked());
     if (batch.producer_id() >= 0) {
       storage::ProducerBatch original;
       absl::Status rejected;
@@ -833,6 +861,7 @@ absl::StatusOr<int> LogImpl::EnforceRetentionLocked() {
     total -= s.size();
   }
   if (k == 0) return 0;
+  BROOK_RETURN_IF_ERROR(ForgetCleanShutdownLocked());
   auto kept = std::make_shared<SegmentSet>();
   kept->segments.assign(segments.begin() + static_cast<std::ptrdiff_t>(k), segments.end());
   int64_t new_start = std::max(start, kept->segments.front()->base_offset());
@@ -859,6 +888,7 @@ absl::StatusOr<int> LogImpl::EnforceRetentionLocked() {
 absl::Status LogImpl::DeleteRecordsBefore(int64_t offset) {
   MutexLock l(&append_mu_);
   BROOK_RETURN_IF_ERROR(CheckWritable());
+  BROOK_RETURN_IF_ERROR(ForgetCleanShutdownLocked());
   int64_t end = end_offset_.load(std::memory_order_relaxed);
   if (offset > end || offset < 0) {
     return WithErrorCode(absl::OutOfRangeError(fmt::format(
@@ -884,6 +914,7 @@ absl::StatusOr<int64_t> LogImpl::TruncateTo(int64_t offset) {
   cancel_compaction_.store(false, std::memory_order_release);
   MutexLock l(&append_mu_);
   BROOK_RETURN_IF_ERROR(CheckWritable());
+  BROOK_RETURN_IF_ERROR(ForgetCleanShutdownLocked());
   LeadFlush();
   int64_t end = end_offset_.load(std::memory_order_relaxed);
   if (offset < end) truncation_count_.fetch_add(1, std::memory_order_acq_rel);  // before the cut
@@ -1299,6 +1330,7 @@ void LogImpl::RemoveStraySnapshots(int64_t end) {
 absl::StatusOr<ProducerIdentity> LogImpl::InitProducer(std::optional<ProducerIdentity> previous) {
   MutexLock l(&append_mu_);
   BROOK_RETURN_IF_ERROR(CheckWritable());
+  BROOK_RETURN_IF_ERROR(ForgetCleanShutdownLocked());
   int64_t now_ms = clock_->NowMs();
   if (previous) {
     if (previous->producer_id < 0 || previous->epoch < 0) {
@@ -1506,6 +1538,7 @@ absl::StatusOr<CompactionResult> LogImpl::CompactPass(const CompactOptions& opti
     result.passes = 0;
     return result;
   }
+  BROOK_RETURN_IF_ERROR(ForgetCleanShutdownLocked());
   BROOK_RETURN_IF_ERROR(SwapIn(*now, &pass.groups));
   // The map filled before the end of what was cleanable: another pass has work.
   *more = pass.cleaned_to > first_dirty_ && pass.cleaned_to < uncleanable;
