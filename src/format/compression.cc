@@ -75,10 +75,15 @@ class Output {
   }
   // The codec wrote `used` of the `room` bytes Room offered.
   void Used(size_t room, size_t used) { out_->resize(out_->size() - (room - used)); }
-  // Exactly `n` more bytes of output, or nullptr if that would pass max_bytes.
+  // Whether `n` more bytes of output stay within max_bytes.
+  bool Fits(size_t n) const {
+    size_t produced = out_->size() - base_;
+    return produced <= max_bytes_ && n <= max_bytes_ - produced;
+  }
+  // Exactly `n` more bytes of output; Fits(n) must hold. The result may be null when n is 0 and
+  // nothing was produced yet (an empty vector's data()), so a zero-length write must not use it.
   std::byte* Extend(size_t n) {
     size_t produced = out_->size() - base_;
-    if (produced > max_bytes_ || n > max_bytes_ - produced) return nullptr;
     out_->resize(out_->size() + n);
     return out_->data() + base_ + produced;
   }
@@ -192,10 +197,13 @@ absl::Status SnappyBlock(std::span<const std::byte> block, Output* output) {
     return Corrupt(Compression::kSnappy, "bad block header");
   }
   // The block states its size: one over the limit is rejected before anything is allocated.
-  std::byte* dst = output->Extend(length);
-  if (dst == nullptr) return TooLarge(Compression::kSnappy, output->max_bytes());
+  if (!output->Fits(length)) return TooLarge(Compression::kSnappy, output->max_bytes());
+  // An empty block is still decoded, so bytes after its header are caught; it gets a real (empty)
+  // destination, as the output's own may be null.
+  char empty = 0;
+  char* dst = length == 0 ? &empty : reinterpret_cast<char*>(output->Extend(length));
   size_t got = length;
-  if (snappy_uncompress(p, block.size(), reinterpret_cast<char*>(dst), &got) != SNAPPY_OK ||
+  if (snappy_uncompress(p, block.size(), dst, &got) != SNAPPY_OK ||
       got != length) {
     return Corrupt(Compression::kSnappy, "bad block");
   }
