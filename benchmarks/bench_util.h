@@ -48,6 +48,12 @@ inline constexpr size_t kKeyBytes = 16;
 // A batch of 1000 records of 1 KiB is ~1.05 MB, over the default batch_bytes_max (1 MiB + 12,
 // Kafka's max.message.bytes). The benchmarks that append or fill such batches raise the limit.
 inline constexpr uint32_t kBatchBytesMax = 4u << 20;
+// Appending benchmarks delete what they wrote and start over (outside the timing) once they have
+// written this much. Besides keeping the disk from filling, this keeps every one of them in the
+// same memory regime: the page cache recycles freed pages instead of growing into memory the
+// guest has not touched lately, which on this VM (free page reporting hands idle 8-MiB blocks
+// back to the host) costs a host fault per page on first touch, several times a memcpy.
+inline constexpr uint64_t kRestartBytes = uint64_t{512} << 20;
 
 // Aborts with `what` and the status. For setup and teardown only; timed loops report errors with
 // state.SkipWithError.

@@ -25,8 +25,6 @@ namespace brook::bench {
 namespace {
 
 [[maybe_unused]] constexpr int kRowsPerCommit = 1000;
-// Each store is deleted and reopened once it holds this many key + value bytes.
-[[maybe_unused]] constexpr uint64_t kCompareRestartBytes = uint64_t{512} << 20;
 // Records cycle through this many distinct keys and values (as BM_LogAppend's batches).
 [[maybe_unused]] constexpr int64_t kDistinctRecords = 4 * kRowsPerCommit;
 
@@ -91,7 +89,7 @@ void BM_SqliteAppend(benchmark::State& state) {
   int64_t offset = 0;
   size_t next = 0;
   RunRestartingLoop(
-      state, bytes_per_commit, kRowsPerCommit, kCompareRestartBytes,
+      state, bytes_per_commit, kRowsPerCommit, kRestartBytes,
       [&] {
         db.reset();
         dir.Clear();
@@ -139,7 +137,7 @@ void BM_RocksDbAppend(benchmark::State& state) {
   int64_t offset = 0;
   size_t next = 0;
   RunRestartingLoop(
-      state, bytes_per_commit, kRowsPerCommit, kCompareRestartBytes,
+      state, bytes_per_commit, kRowsPerCommit, kRestartBytes,
       [&] {
         db.reset();
         dir.Clear();

@@ -9,9 +9,6 @@
 namespace brook::bench {
 namespace {
 
-// The appended log is deleted and reopened once it holds this much, so the disk does not fill.
-constexpr uint64_t kAppendRestartBytes = uint64_t{512} << 20;
-
 LogOptions ThroughputOptions() {
   return {.segment_bytes_max = uint64_t{64} << 20, .batch_bytes_max = kBatchBytesMax};
 }
@@ -32,7 +29,7 @@ void BM_LogAppend(benchmark::State& state) {
   for (auto _ : state) {
     std::span<const std::byte> batch = batches[next];
     if (++next == batches.size()) next = 0;
-    if (since_open >= kAppendRestartBytes) {
+    if (since_open >= kRestartBytes) {
       wall.Pause(state);
       CheckOk(log->Close(), "Log::Close");
       log.reset();

@@ -17,8 +17,6 @@
 namespace brook::bench {
 namespace {
 
-constexpr uint64_t kAppendRestartBytes = uint64_t{512} << 20;
-
 LogOptions ThroughputOptions() {
   return {.segment_bytes_max = uint64_t{64} << 20, .batch_bytes_max = kBatchBytesMax};
 }
@@ -63,7 +61,7 @@ void RunAppends(benchmark::State& state, bool idempotent) {
   size_t next = 0;
   WallClock wall;
   for (auto _ : state) {
-    if (since_open >= kAppendRestartBytes) {
+    if (since_open >= kRestartBytes) {
       wall.Pause(state);
       CheckOk(log->Close(), "Log::Close");
       log.reset();
