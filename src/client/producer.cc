@@ -50,6 +50,8 @@ size_t RecordBytes(const ProducerRecord& r) {
   return n;
 }
 
+absl::Status ClosedError() { return absl::FailedPreconditionError("producer is closed"); }
+
 int32_t NextSequence(int32_t sequence, int32_t increment) {
   if (sequence > std::numeric_limits<int32_t>::max() - increment) {
     return increment - (std::numeric_limits<int32_t>::max() - sequence) - 1;
@@ -206,7 +208,6 @@ class ProducerImpl {
   std::atomic<int64_t> last_open_nanos_{0};  // steady clock
   std::atomic<int> tight_streak_{0};
   std::atomic<bool> closed_{false};
-  std::atomic<int> sends_in_flight_{0};
 };
 
 absl::StatusOr<TopicState*> ProducerImpl::Topic(std::string_view name) {
@@ -295,13 +296,7 @@ std::unique_ptr<Batch> ProducerImpl::NewBatch(PartitionQueue& q) {
 }
 
 absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callback) {
-  // Close waits for Sends in flight, so none can queue a record after its final Flush.
-  sends_in_flight_.fetch_add(1);
-  struct Done {
-    std::atomic<int>& n;
-    ~Done() { n.fetch_sub(1); }
-  } done{sends_in_flight_};
-  if (closed_.load()) return absl::FailedPreconditionError("producer is closed");
+  if (closed_.load(std::memory_order_relaxed)) return ClosedError();
   BROOK_ASSIGN_OR_RETURN(TopicState * t, Topic(record.topic));
   int32_t count = t->topic->partition_count();
   size_t bytes = RecordBytes(record);
@@ -337,6 +332,12 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
   std::optional<SteadyClock::time_point> timer;
   {
     MutexLock l(&q->mu);
+    // Checked again under the queue's lock, which Close's final Flush takes after setting
+    // closed_: a record queued before that Flush is appended by it, any later one is refused.
+    if (closed_.load()) {
+      Release(bytes);
+      return ClosedError();
+    }
     if (q->open != nullptr && !q->open->builder.empty() &&
         (q->open->builder.size_bytes() + bytes > options_.batch_bytes_max ||
          q->open->builder.size_bytes() + bytes + batch_layout::kHeaderSize > t->batch_bytes_max)) {
@@ -555,7 +556,8 @@ absl::Status ProducerImpl::Flush() {
 
 absl::Status ProducerImpl::Close() {
   if (closed_.exchange(true)) return absl::OkStatus();
-  while (sends_in_flight_.load() > 0) std::this_thread::yield();
+  // Every queue's lock is taken after closed_ was set: a Send still in flight either queued its
+  // record before (appended here) or sees closed_ under the lock and refuses it.
   absl::Status s = Flush();
   {
     MutexLock l(&sender_mu_);

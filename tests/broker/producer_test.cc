@@ -147,6 +147,54 @@ TEST_CASE("Producer errors: unknown topic, internal topic, bad partition, too la
   REQUIRE(absl::IsFailedPrecondition(producer->Send({.topic = "t", .value = "v"}, nullptr)));
 }
 
+TEST_CASE("Close while threads send: every accepted record is appended, later ones refused",
+          "[producer]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 3}).ok());
+  for (int round = 0; round < 20; ++round) {
+    INFO("round " << round);
+    const std::string topic = "t" + std::to_string(round);
+    REQUIRE(broker->CreateTopic(topic, {.partitions = 3}).ok());
+    // Linger keeps batches open, so Close finds records queued that only its Flush appends.
+    auto producer = MakeProducer(*broker, {.linger = milliseconds(round % 2 == 0 ? 0 : 50)});
+    constexpr int kThreads = 3;
+    std::atomic<int> accepted{0};
+    std::atomic<int> acked{0};
+    std::atomic<int> other_errors{0};
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        while (!go.load()) std::this_thread::yield();
+        for (int i = 0;; ++i) {
+          std::string key = "k" + std::to_string(t * 1000 + i);
+          absl::Status s = producer->Send({.topic = topic, .key = key, .value = "v"},
+                                          [&](const absl::StatusOr<RecordMetadata>& r) {
+                                            (r.ok() ? acked : other_errors).fetch_add(1);
+                                          });
+          if (absl::IsFailedPrecondition(s)) break;
+          if (s.ok()) {
+            accepted.fetch_add(1);
+          } else {
+            other_errors.fetch_add(1);
+          }
+        }
+      });
+    }
+    go = true;
+    std::this_thread::sleep_for(std::chrono::microseconds(200 * (round % 5)));
+    REQUIRE(producer->Close().ok());
+    for (auto& th : threads) th.join();
+    CHECK(other_errors.load() == 0);
+    // Every accepted record was acknowledged and is in the log.
+    CHECK(acked.load() == accepted.load());
+    size_t in_log = 0;
+    for (const auto& [p, values] : ReadAll(*broker, topic)) in_log += values.size();
+    CHECK(in_log == static_cast<size_t>(accepted.load()));
+  }
+}
+
 TEST_CASE("Producer auto-creates topics when the Broker allows it", "[producer]") {
   testing::TempDir dir;
   BrokerOptions options{.default_topic_config = {.partitions = 2},
