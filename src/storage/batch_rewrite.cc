@@ -7,6 +7,7 @@
 #include "brook/detail/check.h"
 #include "brook/detail/endian.h"
 #include "brook/detail/varint.h"
+#include "format/compression.h"
 
 namespace brook::storage {
 namespace {
@@ -107,6 +108,31 @@ int32_t RewriteBatch(const RecordBatchView& batch, absl::FunctionRef<bool(const 
   }
   StoreBig<uint32_t>(h + kCrc, Crc32c(h + kAttributes, size - kAttributes));
   return kept;
+}
+
+Compression CompressBatch(const RecordBatchView& plain, Compression codec,
+                          std::vector<std::byte>* out) {
+  BROOK_CHECK(plain.compression() == Compression::kNone);
+  std::span<const std::byte> in = plain.bytes();
+  const size_t at = out->size();
+  out->insert(out->end(), in.begin(), in.begin() + kHeaderSize);
+  absl::Status s = codec == Compression::kNone
+                       ? absl::InvalidArgumentError("no codec")
+                       : format::Compress(codec, in.subspan(kHeaderSize), out);
+  const size_t size = out->size() - at;
+  if (!s.ok() || size - kLogOverhead > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
+    out->resize(at);
+    out->insert(out->end(), in.begin(), in.end());
+    return Compression::kNone;
+  }
+  std::byte* h = out->data() + at;
+  StoreBig<int32_t>(h + kLength, static_cast<int32_t>(size - kLogOverhead));
+  StoreBig<uint16_t>(
+      h + kAttributes,
+      static_cast<uint16_t>((static_cast<uint16_t>(plain.attributes()) & ~kCompressionMask) |
+                            static_cast<uint16_t>(codec)));
+  StoreBig<uint32_t>(h + kCrc, Crc32c(h + kAttributes, size - kAttributes));
+  return codec;
 }
 
 }  // namespace brook::storage

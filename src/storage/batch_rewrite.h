@@ -41,6 +41,14 @@ namespace brook::storage {
 int32_t RewriteBatch(const RecordBatchView& batch, absl::FunctionRef<bool(const RecordView&)> keep,
                      std::optional<int64_t> delete_horizon_ms, std::vector<std::byte>* out);
 
+// Appends to *out the uncompressed batch `plain` with its records compressed by `codec`, as
+// RecordBatchBuilder frames them: the header is copied with the codec in its attributes and the
+// length and CRC recomputed. When the codec is not in this build or fails (or the result would
+// not fit the int32 length field), `plain` is appended unchanged, which is equally valid. Returns
+// the codec the appended batch uses. Requires: `plain` is uncompressed and not inside *out.
+Compression CompressBatch(const RecordBatchView& plain, Compression codec,
+                          std::vector<std::byte>* out);
+
 }  // namespace brook::storage
 
 #endif  // BROOK_STORAGE_BATCH_REWRITE_H_

@@ -5,6 +5,7 @@
 #include <limits>
 #include <thread>
 
+#include "brook/compression.h"
 #include "brook/status.h"
 #include "fmt/format.h"
 #include "storage/batch_rewrite.h"
@@ -85,8 +86,20 @@ absl::Status CheckCancelled(const CompactionInput& input) {
   return absl::OkStatus();
 }
 
-bool Inspectable(const RecordBatchView& batch) {
-  return !batch.is_control() && batch.compression() == Compression::kNone;
+// The records of a stored batch: `batch` itself when uncompressed, else its decompressed copy
+// in *buffer. A stream that fails to decompress is damage on disk (its CRC matched).
+absl::StatusOr<RecordBatchView> Inflate(const Segment& segment, uint64_t position,
+                                        const RecordBatchView& batch,
+                                        std::vector<std::byte>* buffer) {
+  if (batch.compression() == Compression::kNone) return batch;
+  absl::StatusOr<std::vector<std::byte>> plain =
+      DecompressBatch(batch, kMaxDecompressedRecordsBytes);
+  if (!plain.ok()) {
+    return Annotate(absl::DataLossError(plain.status().message()),
+                    fmt::format("compacting {} at byte {}", segment.log_path(), position));
+  }
+  *buffer = std::move(*plain);
+  return RecordBatchView::Parse(*buffer, Verify::kHeader);
 }
 
 // Phase 1: maps every key in [first_dirty, ...) to its latest offset, as far as the map holds.
@@ -97,6 +110,7 @@ absl::StatusOr<int64_t> BuildOffsetMap(const CompactionInput& input, Throttle* t
   map.Clear();
   std::vector<KeyHash> hashes;
   std::vector<int64_t> offsets;
+  std::vector<std::byte> inflated;  // a compressed batch's records
   int64_t map_end = input.first_dirty - 1;
   for (const auto& segment : input.segments) {
     if (segment->next_offset() <= input.first_dirty) continue;
@@ -104,8 +118,10 @@ absl::StatusOr<int64_t> BuildOffsetMap(const CompactionInput& input, Throttle* t
     uint64_t position = segment->FindPosition(input.first_dirty);
     while (position < bytes.size()) {
       BROOK_RETURN_IF_ERROR(CheckCancelled(input));
-      BROOK_ASSIGN_OR_RETURN(RecordBatchView batch, ParseStored(*segment, position));
-      if (Inspectable(batch)) {
+      BROOK_ASSIGN_OR_RETURN(RecordBatchView stored, ParseStored(*segment, position));
+      if (!stored.is_control()) {
+        BROOK_ASSIGN_OR_RETURN(RecordBatchView batch,
+                               Inflate(*segment, position, stored, &inflated));
         if (map.size() + static_cast<size_t>(batch.records_count()) > map.capacity()) {
           if (map.size() == 0) {
             return absl::ResourceExhaustedError(fmt::format(
@@ -129,11 +145,11 @@ absl::StatusOr<int64_t> BuildOffsetMap(const CompactionInput& input, Throttle* t
         }
         for (size_t i = 0; i < hashes.size(); ++i) map.Put(hashes[i], offsets[i]);
       }
-      map_end = batch.last_offset();
-      position += batch.size_bytes();
-      pass->bytes_read += batch.size_bytes();
-      throttle->Add(batch.size_bytes());
-      progress->Add(batch.size_bytes());
+      map_end = stored.last_offset();
+      position += stored.size_bytes();
+      pass->bytes_read += stored.size_bytes();
+      throttle->Add(stored.size_bytes());
+      progress->Add(stored.size_bytes());
     }
   }
   pass->keys = map.size();
@@ -246,16 +262,25 @@ class Recopier {
       throttle_->Add(batch.size_bytes());
       progress_->Add(batch.size_bytes());
       pending_.reset();  // an empty batch held back is not the group's last after all
-      BROOK_RETURN_IF_ERROR(CopyBatch(batch));
+      bool producer_needs =
+          std::binary_search(input_.producer_last_offsets.begin(),
+                             input_.producer_last_offsets.end(), batch.last_offset());
+      if (batch.is_control()) {
+        BROOK_RETURN_IF_ERROR(Keep(batch.bytes(), /*empty=*/false, producer_needs));
+        continue;
+      }
+      BROOK_ASSIGN_OR_RETURN(RecordBatchView records,
+                             Inflate(segment, position - batch.size_bytes(), batch, &inflated_));
+      BROOK_RETURN_IF_ERROR(CopyBatch(batch, records, producer_needs));
     }
     return absl::OkStatus();
   }
 
-  absl::Status CopyBatch(const RecordBatchView& batch) {
-    bool producer_needs =
-        std::binary_search(input_.producer_last_offsets.begin(), input_.producer_last_offsets.end(),
-                           batch.last_offset());
-    if (!Inspectable(batch)) return Keep(batch.bytes(), /*empty=*/false, producer_needs);
+  // Copies `stored` with the records the map supersedes dropped; `batch` is `stored` or, for a
+  // compressed one, its decompressed copy. A rewritten compressed batch is compressed again
+  // with its codec.
+  absl::Status CopyBatch(const RecordBatchView& stored, const RecordBatchView& batch,
+                         bool producer_needs) {
     if (batch.next_offset() <= input_.start_offset) {
       return Keep(EmptyCopy(batch), /*empty=*/true, producer_needs);  // unreadable anyway
     }
@@ -299,13 +324,19 @@ class Recopier {
       new_horizon = horizon_;
     }
     if (kept == batch.records_count() && !new_horizon) {
-      return Keep(batch.bytes(), /*empty=*/false, producer_needs);
+      return Keep(stored.bytes(), /*empty=*/false, producer_needs);
     }
     changed_ = true;
     rewritten_.clear();
     size_t index = 0;
     RewriteBatch(
         batch, [&](const RecordView&) { return keep_[index++] != 0; }, new_horizon, &rewritten_);
+    if (stored.compression() != Compression::kNone && kept > 0) {
+      recompressed_.clear();
+      CompressBatch(*RecordBatchView::Parse(rewritten_, Verify::kHeader), stored.compression(),
+                    &recompressed_);
+      return Keep(recompressed_, /*empty=*/false, producer_needs);
+    }
     return Keep(rewritten_, /*empty=*/kept == 0, producer_needs);
   }
 
@@ -344,6 +375,8 @@ class Recopier {
   std::vector<KeyHash> hashes_;
   std::vector<RecordView> records_;
   std::vector<std::byte> rewritten_;
+  std::vector<std::byte> inflated_;      // a compressed batch's records
+  std::vector<std::byte> recompressed_;  // a rewritten compressed batch, compressed again
 };
 
 }  // namespace

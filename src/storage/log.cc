@@ -6,6 +6,7 @@
 #include <limits>
 #include <thread>
 
+#include "brook/compression.h"
 #include "brook/detail/check.h"
 #include "brook/status.h"
 #include "fmt/format.h"
@@ -600,10 +601,18 @@ absl::StatusOr<AppendResult> LogImpl::Append(std::span<const std::byte> bytes,
                     batch.producer_id(), batch.producer_epoch(), batch.base_sequence()));
   }
   if (compacting()) {
+    // Compaction keeps records by key, so every record needs one; a compressed batch's records
+    // are looked at decompressed (as Kafka's broker does for compacted topics).
+    std::optional<std::vector<std::byte>> plain;
+    RecordBatchView records = batch;
     if (batch.compression() != Compression::kNone) {
-      return invalid("compressed batches are not supported in compacted logs yet");
+      absl::StatusOr<std::vector<std::byte>> inflated =
+          DecompressBatch(batch, kMaxDecompressedRecordsBytes);
+      if (!inflated.ok()) return Annotate(inflated.status(), fmt::format("Append to log {}", dir_));
+      plain = std::move(*inflated);
+      records = *RecordBatchView::Parse(*plain, Verify::kHeader);
     }
-    for (const RecordView& record : batch.records()) {
+    for (const RecordView& record : records.records()) {
       if (!record.has_key()) {
         return invalid(fmt::format(
             "record {} of the batch has no key; a compacted log needs a key on every record",

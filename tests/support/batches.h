@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "brook/compression.h"
 #include "brook/log.h"
 #include "brook/record_batch_builder.h"
 
@@ -29,6 +30,21 @@ struct ReadRecord {
   std::string value;
 };
 
+// Calls fn(record) for every record of `batch`, decompressing it first if it is compressed
+// (records() of a compressed batch is empty); returns a decompression error.
+template <typename Fn>
+absl::Status ForEachRecordOf(const RecordBatchView& batch, Fn fn) {
+  if (batch.compression() == Compression::kNone) {
+    for (const RecordView& r : batch.records()) fn(r);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<std::byte>> plain =
+      DecompressBatch(batch, kMaxDecompressedRecordsBytes);
+  if (!plain.ok()) return plain.status();
+  for (const RecordView& r : RecordBatchView::Parse(*plain, Verify::kHeader)->records()) fn(r);
+  return absl::OkStatus();
+}
+
 // Calls fn(record) for every record from `from` (-1: the start offset) to the end of the log,
 // reading `max_bytes` at a time; returns the first read error.
 template <typename Fn>
@@ -39,9 +55,10 @@ absl::Status ForEachRecord(const Log& log, int64_t from, size_t max_bytes, Fn fn
     if (!read.ok()) return read.status();
     if (read->empty()) break;
     for (const RecordBatchView& batch : *read) {
-      for (const RecordView& r : batch.records()) {
+      absl::Status s = ForEachRecordOf(batch, [&](const RecordView& r) {
         if (r.offset() >= offset) fn(r);
-      }
+      });
+      if (!s.ok()) return s;
     }
     offset = read->next_offset();
   }

@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "brook/compression.h"
 #include "brook/log.h"
 #include "brook/record_batch_builder.h"
 #include "brook/status.h"
@@ -151,6 +152,95 @@ TEST_CASE("A compacted log rejects records without a key", "[compaction]") {
   CHECK(GetErrorCode(r.status()) == ErrorCode::kInvalidRecord);
   CHECK(r.status().message().find("key") != std::string_view::npos);
   CHECK((*log)->end_offset() == 0);
+}
+
+TEST_CASE("Compressed batches are compacted and stay compressed with their codec", "[compaction]") {
+  for (Compression codec :
+       {Compression::kGzip, Compression::kSnappy, Compression::kLz4, Compression::kZstd}) {
+    if (!CompressionSupported(codec)) continue;
+    INFO("codec " << static_cast<int>(codec));
+    TempDir dir;
+    ManualClock clock;
+    auto log = Log::Open(dir.path(), CompactedOptions(&clock));
+    REQUIRE(log.ok());
+    // Batches of 5 records over 8 keys: each later batch supersedes some records of the earlier
+    // ones, so most compressed batches lose some records and are rewritten.
+    std::map<std::string, std::pair<int64_t, std::optional<std::string>>> latest;
+    for (int b = 0; b < 60; ++b) {
+      std::vector<KV> records;
+      for (int i = 0; i < 5; ++i) {
+        int n = b * 5 + i;
+        std::optional<std::string> value;
+        if (n % 17 != 0) value = "value-" + std::to_string(n) + std::string(40, 'x');
+        records.push_back({"k" + std::to_string((n * 3) % 8), value});
+      }
+      auto r = (*log)->Append(KeyedBatch(records, clock.NowMs(), {.compression = codec}));
+      INFO(r.status().ToString());
+      REQUIRE(r.ok());
+      for (int i = 0; i < 5; ++i) latest[records[i].key] = {r->base_offset + i, records[i].value};
+    }
+    // Other keys after them fill a segment or more, so the batches above all get cleaned.
+    for (int i = 0; i < 60; ++i) {
+      std::string key = "z" + std::to_string(i);
+      auto r = (*log)->Append(KeyedBatch({{key, std::string(100, 'z')}}, clock.NowMs()));
+      REQUIRE(r.ok());
+      latest[key] = {r->base_offset, std::string(100, 'z')};
+    }
+    REQUIRE((*log)->Segments().size() > 2);
+    auto result = (*log)->Compact();
+    REQUIRE(result.ok());
+    CHECK(result->records_removed > 0);
+
+    // Below the cleaned point every key appears at most once; a key last written there, once,
+    // at its latest offset with its latest value (the active segment was not cleaned).
+    std::map<std::string, int> below;
+    int latest_checked = 0;
+    for (const Found& f : ReadKeyed(**log)) {
+      const auto& [offset, value] = latest.at(f.key);
+      if (f.offset < result->cleaned_to) {
+        CHECK(++below[f.key] == 1);
+        if (offset < result->cleaned_to) {
+          CHECK(f.offset == offset);
+          CHECK(f.value == value);
+          latest_checked += f.key[0] == 'k' ? 1 : 0;
+        }
+      }
+    }
+    CHECK(latest_checked == 8);
+    for (const auto& [key, entry] : latest) {
+      if (entry.first < result->cleaned_to) CHECK(below[key] == 1);
+    }
+    // Every compressed batch (offsets 0-299) that still holds records kept its codec.
+    int compressed = 0;
+    absl::StatusOr<ReadResult> read = (*log)->Read((*log)->start_offset(), size_t{1} << 20);
+    REQUIRE(read.ok());
+    for (const RecordBatchView& batch : *read) {
+      if (batch.records_count() > 0 && batch.base_offset() < 300) {
+        CHECK(batch.compression() == codec);
+        ++compressed;
+      }
+    }
+    CHECK(compressed > 0);
+  }
+}
+
+TEST_CASE("A compacted log checks the keys of compressed records too", "[compaction]") {
+  if (!CompressionSupported(Compression::kLz4)) return;
+  TempDir dir;
+  ManualClock clock;
+  auto log = Log::Open(dir.path(), CompactedOptions(&clock));
+  REQUIRE(log.ok());
+  RecordBatchBuilder builder({.compression = Compression::kLz4});
+  builder.Append(clock.NowMs(), "key", "v");
+  builder.Append(clock.NowMs(), std::nullopt, "no key");
+  auto r = (*log)->Append(builder.Finish());
+  CHECK(GetErrorCode(r.status()) == ErrorCode::kInvalidRecord);
+  CHECK(r.status().message().find("key") != std::string_view::npos);
+  CHECK((*log)->end_offset() == 0);
+  REQUIRE((*log)
+              ->Append(KeyedBatch({{"a", "1"}, {"b", std::nullopt}}, clock.NowMs(),
+                                  {.compression = Compression::kLz4}))
+              .ok());
 }
 
 TEST_CASE("Compact on a delete-policy log fails clearly", "[compaction]") {
