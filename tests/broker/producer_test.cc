@@ -230,6 +230,26 @@ TEST_CASE("Compressed batches from the Producer are read back by the Consumer", 
   }
 }
 
+TEST_CASE("A compacted topic takes compressed batches from the Producer", "[producer]") {
+  if (!CompressionSupported(Compression::kZstd)) return;
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path());
+  REQUIRE(broker->CreateTopic("c", {.cleanup_policy = CleanupPolicy::kCompact}).ok());
+  auto producer =
+      MakeProducer(*broker, {.linger = milliseconds(5), .compression = Compression::kZstd});
+  for (int i = 0; i < 300; ++i) {
+    std::string key = "k" + std::to_string(i % 10);
+    REQUIRE(producer->Send({.topic = "c", .key = key, .value = std::to_string(i)}, nullptr).ok());
+  }
+  REQUIRE(producer->Flush().ok());
+  // A keyless record is refused by the compacted topic (it reaches Send's callback).
+  absl::StatusOr<RecordMetadata> keyless = producer->Send({.topic = "c", .value = "x"}).get();
+  CHECK(GetErrorCode(keyless.status()) == ErrorCode::kInvalidRecord);
+  std::vector<std::string> values = ReadAll(*broker, "c")[0];
+  REQUIRE(values.size() == 300);
+  CHECK(values.back() == "299");
+}
+
 TEST_CASE("A fetch error after records returns the records first, then the error", "[consumer]") {
   if (!CompressionSupported(Compression::kLz4)) return;
   testing::TempDir dir;
