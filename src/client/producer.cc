@@ -38,7 +38,9 @@ constexpr int kBurstStart = 4;
 // Records spread over many partitions each find their partition idle, yet the Producer as a
 // whole may be sent to in a tight loop, where appending every record alone would cap it at one
 // append per record. So a burst also starts, for every partition, after kBurstStart records in a
-// row (any partitions) opened a batch within kTightGap of the one before.
+// row (any partitions) opened a batch within kTightGap of the one before, or of the end of its
+// inline append. (From the end: an append taking longer than kTightGap, as on a busy machine,
+// would otherwise keep a tight loop out of burst mode for good, every Send appending alone.)
 constexpr std::chrono::nanoseconds kTightGap{2000};
 
 // Bytes a record adds to a batch, at most: its fields plus varint overhead.
@@ -161,10 +163,11 @@ class ProducerImpl {
   void AppendBatch(PartitionQueue& q, Batch& batch);
   void SenderLoop();
   // Counts, producer-wide, the records in a row that opened a batch within kTightGap of the
-  // previous one (a heuristic: races between threads only blur it).
+  // previous one or of the end of its inline append (a heuristic: races between threads only
+  // blur it).
   int TightStreak(SteadyClock::time_point now) {
     const int64_t t = now.time_since_epoch().count();
-    const int64_t previous = last_open_nanos_.exchange(t, std::memory_order_relaxed);
+    const int64_t previous = last_send_nanos_.exchange(t, std::memory_order_relaxed);
     const int streak =
         t - previous <= std::chrono::nanoseconds(kTightGap).count()
             ? std::min(tight_streak_.load(std::memory_order_relaxed) + 1, kBurstStart)
@@ -205,7 +208,8 @@ class ProducerImpl {
   // Topics replaced after a deletion; their queues may still be drained.
   std::vector<std::unique_ptr<TopicState>> retired_;  // guarded by topics_mu_
 
-  std::atomic<int64_t> last_open_nanos_{0};  // steady clock
+  // Steady clock: when the last batch-opening Send started, or its inline append ended.
+  std::atomic<int64_t> last_send_nanos_{0};
   std::atomic<int> tight_streak_{0};
   std::atomic<bool> closed_{false};
 };
@@ -379,6 +383,10 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
   }
   if (drain) {
     Drain(*q, drain_open);
+    if (drain_open) {
+      last_send_nanos_.store(SteadyClock::now().time_since_epoch().count(),
+                             std::memory_order_relaxed);
+    }
   } else if (timer) {
     MutexLock l(&sender_mu_);
     lingering_.emplace_back(*timer, q);
