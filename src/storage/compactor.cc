@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "brook/compression.h"
+#include "brook/detail/check.h"
 #include "brook/status.h"
 #include "fmt/format.h"
 #include "storage/batch_rewrite.h"
@@ -87,14 +88,21 @@ absl::Status CheckCancelled(const CompactionInput& input) {
 }
 
 // The records of a stored batch: `batch` itself when uncompressed, else its decompressed copy
-// in *buffer. A stream that fails to decompress is damage on disk (its CRC matched).
-absl::StatusOr<RecordBatchView> Inflate(const Segment& segment, uint64_t position,
-                                        const RecordBatchView& batch,
-                                        std::vector<std::byte>* buffer) {
+// in *buffer; nullopt for a batch the cleaner leaves as it is, one whose codec this build lacks
+// or whose records inflate past kMaxDecompressedRecordsBytes (possible in a log written before
+// it was compacted, or by a build with more codecs). A stream that fails otherwise is damage on
+// disk (its CRC matched).
+absl::StatusOr<std::optional<RecordBatchView>> Inflate(const Segment& segment, uint64_t position,
+                                                       const RecordBatchView& batch,
+                                                       std::vector<std::byte>* buffer) {
   if (batch.compression() == Compression::kNone) return batch;
   absl::StatusOr<std::vector<std::byte>> plain =
       DecompressBatch(batch, kMaxDecompressedRecordsBytes);
   if (!plain.ok()) {
+    ErrorCode code = GetErrorCode(plain.status());
+    if (code == ErrorCode::kUnsupportedCompressionType || code == ErrorCode::kMessageTooLarge) {
+      return std::nullopt;
+    }
     return Annotate(absl::DataLossError(plain.status().message()),
                     fmt::format("compacting {} at byte {}", segment.log_path(), position));
   }
@@ -119,9 +127,12 @@ absl::StatusOr<int64_t> BuildOffsetMap(const CompactionInput& input, Throttle* t
     while (position < bytes.size()) {
       BROOK_RETURN_IF_ERROR(CheckCancelled(input));
       BROOK_ASSIGN_OR_RETURN(RecordBatchView stored, ParseStored(*segment, position));
+      std::optional<RecordBatchView> records;  // none for control and opaque batches
       if (!stored.is_control()) {
-        BROOK_ASSIGN_OR_RETURN(RecordBatchView batch,
-                               Inflate(*segment, position, stored, &inflated));
+        BROOK_ASSIGN_OR_RETURN(records, Inflate(*segment, position, stored, &inflated));
+      }
+      if (records) {
+        const RecordBatchView& batch = *records;
         if (map.size() + static_cast<size_t>(batch.records_count()) > map.capacity()) {
           if (map.size() == 0) {
             return absl::ResourceExhaustedError(fmt::format(
@@ -234,7 +245,7 @@ class Recopier {
     if (cleaned_->size() + bytes.size() > capacity_) {
       return absl::ResourceExhaustedError(fmt::format(
           "compacted segment {} would exceed the {} bytes reserved for it (setting delete "
-          "horizons grew its records)",
+          "horizons or recompressing rewritten batches grew them)",
           cleaned_->log_path(), capacity_));
     }
     BROOK_ASSIGN_OR_RETURN(RecordBatchView batch, RecordBatchView::Parse(bytes, Verify::kHeader));
@@ -265,13 +276,17 @@ class Recopier {
       bool producer_needs =
           std::binary_search(input_.producer_last_offsets.begin(),
                              input_.producer_last_offsets.end(), batch.last_offset());
-      if (batch.is_control()) {
+      std::optional<RecordBatchView> records;
+      if (!batch.is_control()) {
+        BROOK_ASSIGN_OR_RETURN(records,
+                               Inflate(segment, position - batch.size_bytes(), batch, &inflated_));
+      }
+      if (!records) {
+        // Control batches, and compressed ones this build cannot open, are copied as they are.
         BROOK_RETURN_IF_ERROR(Keep(batch.bytes(), /*empty=*/false, producer_needs));
         continue;
       }
-      BROOK_ASSIGN_OR_RETURN(RecordBatchView records,
-                             Inflate(segment, position - batch.size_bytes(), batch, &inflated_));
-      BROOK_RETURN_IF_ERROR(CopyBatch(batch, records, producer_needs));
+      BROOK_RETURN_IF_ERROR(CopyBatch(batch, *records, producer_needs));
     }
     return absl::OkStatus();
   }
@@ -333,8 +348,9 @@ class Recopier {
         batch, [&](const RecordView&) { return keep_[index++] != 0; }, new_horizon, &rewritten_);
     if (stored.compression() != Compression::kNone && kept > 0) {
       recompressed_.clear();
-      CompressBatch(*RecordBatchView::Parse(rewritten_, Verify::kHeader), stored.compression(),
-                    &recompressed_);
+      absl::StatusOr<RecordBatchView> plain = RecordBatchView::Parse(rewritten_, Verify::kHeader);
+      BROOK_CHECK(plain.ok());  // RewriteBatch just built it
+      CompressBatch(*plain, stored.compression(), &recompressed_);
       return Keep(recompressed_, /*empty=*/false, producer_needs);
     }
     return Keep(rewritten_, /*empty=*/kept == 0, producer_needs);

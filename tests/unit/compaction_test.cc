@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "brook/compression.h"
+#include "brook/crc32c.h"
+#include "brook/detail/endian.h"
 #include "brook/log.h"
 #include "brook/record_batch_builder.h"
 #include "brook/status.h"
@@ -222,6 +224,39 @@ TEST_CASE("Compressed batches are compacted and stay compressed with their codec
     }
     CHECK(compressed > 0);
   }
+}
+
+TEST_CASE("A compressed batch the cleaner cannot open is copied as it is", "[compaction]") {
+  TempDir dir;
+  ManualClock clock;
+  LogOptions options = CompactedOptions(&clock);
+  options.cleanup_policy = CleanupPolicy::kDelete;
+  {
+    // Written while the log had the delete policy: codec 5 (none this build knows), which only
+    // a check of the header and CRC lets in.
+    auto log = Log::Open(dir.path(), options);
+    REQUIRE(log.ok());
+    std::vector<std::byte> odd = KeyedBatch({{"odd", "1"}}, clock.NowMs());
+    using namespace batch_layout;
+    detail::StoreBig<uint16_t>(odd.data() + kAttributes, 5);
+    detail::StoreBig<uint32_t>(odd.data() + kCrc,
+                               Crc32c(odd.data() + kAttributes, odd.size() - kAttributes));
+    REQUIRE((*log)->Append(odd, {.verify = Verify::kChecksum}).ok());
+    AppendKeyed(**log, 200, 5, 40, clock.NowMs());
+    REQUIRE((*log)->Close().ok());
+  }
+  options.cleanup_policy = CleanupPolicy::kCompact;
+  auto log = Log::Open(dir.path(), options);
+  REQUIRE(log.ok());
+  auto result = (*log)->Compact();
+  INFO(result.status().ToString());
+  REQUIRE(result.ok());
+  CHECK(result->records_removed > 0);
+  absl::StatusOr<ReadResult> read = (*log)->Read(0, 4096);
+  REQUIRE(read.ok());
+  REQUIRE(!read->empty());
+  CHECK(static_cast<int>(read->batches()[0].compression()) == 5);
+  CHECK(read->batches()[0].base_offset() == 0);
 }
 
 TEST_CASE("A compacted log checks the keys of compressed records too", "[compaction]") {
