@@ -248,6 +248,7 @@ void RunRestartingLoop(benchmark::State& state, uint64_t bytes_per_step, double 
     if (since_restart >= restart_every) {
       wall.Pause(state);
       restart();
+      if (state.error_occurred()) break;  // ResumeTiming must not follow SkipWithError
       since_restart = 0;
       wall.Resume(state);
     }

@@ -209,8 +209,9 @@ bool ConsumeInto(Consumer& consumer, int64_t count, std::vector<int64_t>& latenc
 // p999_us the end-to-end latency under that saturating load, sampled on one record in 16 (send →
 // the consumer's Poll returning it: mostly queueing, since the producer outruns the consumer or
 // the other way round); records_per_batch how many records the producer put in each appended batch
-// (read back from the log after the run, warm-up included); acked_pct the share of callbacks run by
-// the end of the iterations.
+// (read back after the run from the last pipeline's log, its untimed first round included);
+// acked_pct the share of callbacks run by the end of the iterations. Every kRestartBytes the
+// pipeline is started over outside the timing, as BM_LogAppend does.
 void BM_ProduceConsume(benchmark::State& state) {
   const auto partitions = static_cast<int32_t>(state.range(0));
   auto pipeline = std::make_unique<Pipeline>(partitions, std::chrono::microseconds(0));
