@@ -35,8 +35,10 @@
 // Memory: records waiting to be appended hold at most buffer_bytes_max bytes; Send blocks up to
 // max_block for room, then fails with ResourceExhausted.
 //
-// Thread safety: thread-safe; many threads may Send through one Producer. The Broker must
-// outlive the Producer.
+// Thread safety: thread-safe; many threads may Send through one Producer. Close may be called
+// while other threads send: a record it does not append is refused with FailedPrecondition.
+// Close does not wait for Sends still returning, so destroy the Producer only after every
+// thread sending through it has returned. The Broker must outlive the Producer.
 #ifndef BROOK_PRODUCER_H_
 #define BROOK_PRODUCER_H_
 

@@ -4,7 +4,8 @@
 #include <array>
 #include <bit>
 #include <cstring>
-#include <vector>
+
+#include "brook/detail/check.h"
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
@@ -81,11 +82,12 @@ constexpr size_t kShortLane = 128;
 class ZeroShift {
  public:
   explicit ZeroShift(size_t n) {
-    std::vector<unsigned char> zeros(n);
+    static constexpr std::array<unsigned char, 2 * kLongLane> kZeros{};
+    BROOK_CHECK(n <= kZeros.size());
     std::array<uint32_t, 32> bit{};  // the shift of each single-bit register
     for (int i = 0; i < 32; ++i) {
       // Portable's register starts as ~crc and is returned as ~register.
-      bit[i] = ~Crc32cExtendPortable(~(uint32_t{1} << i), zeros.data(), n);
+      bit[i] = ~Crc32cExtendPortable(~(uint32_t{1} << i), kZeros.data(), n);
     }
     for (int k = 0; k < 4; ++k) {
       for (uint32_t b = 0; b < 256; ++b) {

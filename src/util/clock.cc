@@ -20,9 +20,10 @@ int64_t SystemMs() {
 // whatever the core's frequency or sleep state), reading the TSC (~8 ns) tells whether this
 // thread read the real clock less than kFreshTicks ago; if so that millisecond value is returned
 // again. kFreshTicks is 10 µs on a 1-GHz TSC and less on any faster one, so a timestamp is at
-// most that much behind the real clock. A TSC read on another core that is behind (never the
-// case with a synchronized invariant TSC, but cheap to survive) wraps to a huge difference and
-// reads the real clock.
+// most that much behind the real clock (plus any skew between cores' TSCs, which the kernel only
+// uses as its clock source when they are synchronized). Readings from different threads may
+// therefore disagree by up to a millisecond at a millisecond boundary, as two clock_gettime
+// calls a few microseconds apart would.
 constexpr uint64_t kFreshTicks = 10'000;
 
 bool InvariantTsc() {
@@ -35,10 +36,12 @@ bool InvariantTsc() {
 int64_t CachedSystemMs() {
   static const bool invariant_tsc = InvariantTsc();
   if (!invariant_tsc) return SystemMs();
+  thread_local bool valid = false;
   thread_local uint64_t read_at = 0;  // the TSC just before this thread's last real read
   thread_local int64_t read_ms = 0;
   const uint64_t now = __rdtsc();
-  if (now - read_at < kFreshTicks) return read_ms;
+  if (valid && now - read_at < kFreshTicks) return read_ms;
+  valid = true;
   read_ms = SystemMs();
   read_at = now;
   return read_ms;
