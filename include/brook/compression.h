@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "brook/record_batch.h"
 
@@ -46,6 +47,13 @@ bool CompressionSupported(Compression codec);
 // more than Verify::kHeader; its CRC is not rechecked here.
 absl::StatusOr<std::vector<std::byte>> DecompressBatch(const RecordBatchView& batch,
                                                        size_t max_bytes);
+
+// Calls fn(record) for every record of `batch` in offset order, through DecompressBatch(batch,
+// max_bytes) when it is compressed (records() of a compressed batch is empty). The views passed
+// to fn are valid only during the call. Returns DecompressBatch's error, having called fn for no
+// record.
+absl::Status VisitRecords(const RecordBatchView& batch, size_t max_bytes,
+                          absl::FunctionRef<void(const RecordView&)> fn);
 
 }  // namespace brook
 

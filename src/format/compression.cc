@@ -203,8 +203,7 @@ absl::Status SnappyBlock(std::span<const std::byte> block, Output* output) {
   char empty = 0;
   char* dst = length == 0 ? &empty : reinterpret_cast<char*>(output->Extend(length));
   size_t got = length;
-  if (snappy_uncompress(p, block.size(), dst, &got) != SNAPPY_OK ||
-      got != length) {
+  if (snappy_uncompress(p, block.size(), dst, &got) != SNAPPY_OK || got != length) {
     return Corrupt(Compression::kSnappy, "bad block");
   }
   return absl::OkStatus();
@@ -498,6 +497,21 @@ absl::StatusOr<std::vector<std::byte>> DecompressBatch(const RecordBatchView& ba
                                     batch.base_offset()));
   }
   return out;
+}
+
+absl::Status VisitRecords(const RecordBatchView& batch, size_t max_bytes,
+                          absl::FunctionRef<void(const RecordView&)> fn) {
+  if (batch.compression() == Compression::kNone) {
+    for (const RecordView& record : batch.records()) fn(record);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<std::byte>> plain = DecompressBatch(batch, max_bytes);
+  if (!plain.ok()) return plain.status();
+  // DecompressBatch checked the result with Verify::kFull.
+  for (const RecordView& record : RecordBatchView::Parse(*plain, Verify::kHeader)->records()) {
+    fn(record);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace brook

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "broker/partition_waiter.h"
+#include "brook/compression.h"
 #include "brook/record_batch_builder.h"
 #include "brook/status.h"
 #include "fmt/format.h"
@@ -350,50 +351,56 @@ absl::Status GroupCoordinator::Load() {
       BROOK_ASSIGN_OR_RETURN(ReadResult read, p->Read(offset, ReadOptions{}));
       if (read.empty()) break;
       for (const RecordBatchView& batch : read) {
-        for (const RecordView& record : batch.records()) {
-          if (record.offset() < offset) continue;
-          absl::StatusOr<group::OffsetsKey> key = group::DecodeKey(record.key());
-          if (!key.ok()) {
-            impl_->Say(LogLevel::kWarning,
-                       fmt::format("__consumer_offsets-{} offset {}: skipped: {}",
-                                   p->id().partition, record.offset(), key.status()));
-            continue;
-          }
-          if (auto* commit = std::get_if<group::OffsetCommitKey>(&*key)) {
-            Group& g = impl_->groups[commit->group];
-            g.id = commit->group;
-            g.empty_since_ms = now;
-            if (!record.has_value()) {
-              g.offsets.erase(commit->partition);
-              continue;
-            }
-            absl::StatusOr<group::OffsetCommitValue> v =
-                group::DecodeOffsetCommitValue(record.value());
-            if (!v.ok()) {
-              impl_->Say(LogLevel::kWarning,
-                         fmt::format("__consumer_offsets-{} offset {}: skipped: {}",
-                                     p->id().partition, record.offset(), v.status()));
-              continue;
-            }
-            g.offsets[commit->partition] = {v->offset, v->metadata, v->commit_timestamp_ms};
-          } else if (auto* meta = std::get_if<group::GroupMetadataKey>(&*key)) {
-            if (!record.has_value()) {
-              impl_->groups.erase(meta->group);
-              continue;
-            }
-            absl::StatusOr<group::GroupMetadataValue> v =
-                group::DecodeGroupMetadataValue(record.value());
-            if (!v.ok()) {
-              impl_->Say(LogLevel::kWarning,
-                         fmt::format("__consumer_offsets-{} offset {}: skipped: {}",
-                                     p->id().partition, record.offset(), v.status()));
-              continue;
-            }
-            Group& g = impl_->groups[meta->group];
-            g.id = meta->group;
-            g.generation = std::max(g.generation, v->generation);
-            g.empty_since_ms = now;
-          }
+        absl::Status visited =
+            VisitRecords(batch, kMaxDecompressedRecordsBytes, [&](const RecordView& record) {
+              if (record.offset() < offset) return;
+              absl::StatusOr<group::OffsetsKey> key = group::DecodeKey(record.key());
+              if (!key.ok()) {
+                impl_->Say(LogLevel::kWarning,
+                           fmt::format("__consumer_offsets-{} offset {}: skipped: {}",
+                                       p->id().partition, record.offset(), key.status()));
+                return;
+              }
+              if (auto* commit = std::get_if<group::OffsetCommitKey>(&*key)) {
+                Group& g = impl_->groups[commit->group];
+                g.id = commit->group;
+                g.empty_since_ms = now;
+                if (!record.has_value()) {
+                  g.offsets.erase(commit->partition);
+                  return;
+                }
+                absl::StatusOr<group::OffsetCommitValue> v =
+                    group::DecodeOffsetCommitValue(record.value());
+                if (!v.ok()) {
+                  impl_->Say(LogLevel::kWarning,
+                             fmt::format("__consumer_offsets-{} offset {}: skipped: {}",
+                                         p->id().partition, record.offset(), v.status()));
+                  return;
+                }
+                g.offsets[commit->partition] = {v->offset, v->metadata, v->commit_timestamp_ms};
+              } else if (auto* meta = std::get_if<group::GroupMetadataKey>(&*key)) {
+                if (!record.has_value()) {
+                  impl_->groups.erase(meta->group);
+                  return;
+                }
+                absl::StatusOr<group::GroupMetadataValue> v =
+                    group::DecodeGroupMetadataValue(record.value());
+                if (!v.ok()) {
+                  impl_->Say(LogLevel::kWarning,
+                             fmt::format("__consumer_offsets-{} offset {}: skipped: {}",
+                                         p->id().partition, record.offset(), v.status()));
+                  return;
+                }
+                Group& g = impl_->groups[meta->group];
+                g.id = meta->group;
+                g.generation = std::max(g.generation, v->generation);
+                g.empty_since_ms = now;
+              }
+            });
+        if (!visited.ok()) {
+          impl_->Say(LogLevel::kWarning,
+                     fmt::format("__consumer_offsets-{} batch at offset {}: skipped: {}",
+                                 p->id().partition, batch.base_offset(), visited));
         }
         offset = batch.next_offset();
       }

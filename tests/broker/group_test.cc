@@ -9,10 +9,13 @@
 #include <thread>
 
 #include "brook/broker.h"
+#include "brook/compression.h"
 #include "brook/consumer.h"
 #include "brook/producer.h"
+#include "brook/record_batch_builder.h"
 #include "brook/status.h"
 #include "group/group_coordinator.h"
+#include "group/offsets_records.h"
 #include "support/batches.h"
 #include "support/broker.h"
 #include "support/catch.h"
@@ -355,6 +358,33 @@ TEST_CASE("Committed offsets survive a Broker restart", "[group]") {
   REQUIRE(broker->ListGroups().size() == 1);
   REQUIRE(broker->DeleteGroup("g").ok());
   REQUIRE(broker->ListGroups().empty());
+}
+
+TEST_CASE("Commits in a compressed __consumer_offsets batch are loaded on restart", "[group]") {
+  if (!CompressionSupported(Compression::kLz4)) return;
+  testing::TempDir dir;
+  {
+    auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+    REQUIRE(broker->CreateTopic("t", {.partitions = 2}).ok());
+    auto producer = MakeProducer(*broker);
+    Fill(*producer, "t", 2, 5);
+    // As a Kafka broker may have written them: two commits of group g in one lz4 batch.
+    RecordBatchBuilder builder({.compression = Compression::kLz4});
+    for (int32_t p = 0; p < 2; ++p) {
+      builder.Append(1000, group::EncodeKey(group::OffsetCommitKey{"g", {"t", p}}),
+                     group::EncodeValue(group::OffsetCommitValue{.offset = 2 + p}));
+    }
+    auto offsets = broker->GetPartition({"__consumer_offsets", 0});
+    REQUIRE(offsets.ok());
+    REQUIRE((*offsets)->Append(builder.Finish()).ok());
+  }
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  absl::StatusOr<GroupDescription> d = broker->DescribeGroup("g");
+  INFO(d.status().ToString());
+  REQUIRE(d.ok());
+  REQUIRE(d->offsets.size() == 2);
+  CHECK(d->offsets[0].committed_offset == 2);
+  CHECK(d->offsets[1].committed_offset == 3);
 }
 
 TEST_CASE("Commits are fenced by generation and membership", "[group]") {

@@ -30,19 +30,10 @@ struct ReadRecord {
   std::string value;
 };
 
-// Calls fn(record) for every record of `batch`, decompressing it first if it is compressed
-// (records() of a compressed batch is empty); returns a decompression error.
+// Calls fn(record) for every record of `batch`, decompressing it first if it is compressed.
 template <typename Fn>
 absl::Status ForEachRecordOf(const RecordBatchView& batch, Fn fn) {
-  if (batch.compression() == Compression::kNone) {
-    for (const RecordView& r : batch.records()) fn(r);
-    return absl::OkStatus();
-  }
-  absl::StatusOr<std::vector<std::byte>> plain =
-      DecompressBatch(batch, kMaxDecompressedRecordsBytes);
-  if (!plain.ok()) return plain.status();
-  for (const RecordView& r : RecordBatchView::Parse(*plain, Verify::kHeader)->records()) fn(r);
-  return absl::OkStatus();
+  return VisitRecords(batch, kMaxDecompressedRecordsBytes, fn);
 }
 
 // Calls fn(record) for every record from `from` (-1: the start offset) to the end of the log,
