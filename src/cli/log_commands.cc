@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "brook/compression.h"
 #include "brook/log.h"
 #include "brook/record_batch_builder.h"
 #include "cli/commands.h"
@@ -23,6 +24,7 @@
 #include "storage/log_inspector.h"
 #include "storage/segment.h"
 #include "util/format.h"
+#include "util/status_macros.h"
 
 namespace brook::cli {
 namespace {
@@ -160,7 +162,12 @@ int LogDump(const Args& args) {
             fmt::print("  deleteHorizonMs: {}\n", b.base_timestamp());
           }
           if (records) {
-            for (const RecordView& r : b.records()) PrintRecord(r, "| ");
+            absl::Status shown = VisitRecords(b, kMaxDecompressedRecordsBytes,
+                                              [](const RecordView& r) { PrintRecord(r, "| "); });
+            if (!shown.ok()) {
+              fmt::print("| records not shown: {}\n", shown.message());
+              status = 1;
+            }
           }
           return true;
         });
@@ -286,19 +293,28 @@ int LogRead(const Args& args) {
   uint64_t position = 0;
   int64_t next = *from;     // the next record offset to print
   int64_t scanned_to = -1;  // one past the last batch scanned in this segment
+  absl::Status unreadable;  // a compressed batch that would not decompress
   while (true) {
     if (segment < log->segments().size()) {
       int64_t expected = position == 0 ? log->segments()[segment].base_offset : scanned_to;
-      ScanResult scan = log->Scan(segment, position, expected, Verify::kChecksum,
-                                  [&](uint64_t, const RecordBatchView& b) {
-                                    for (const RecordView& r : b.records()) {
-                                      if (r.offset() < next) continue;
-                                      fmt::print("{}\t{}\t{}\t{}\n", r.offset(), r.timestamp(),
-                                                 Printable(r.key()), Printable(r.value()));
-                                    }
-                                    next = std::max(next, b.next_offset());
-                                    return true;
-                                  });
+      ScanResult scan = log->Scan(
+          segment, position, expected, Verify::kChecksum, [&](uint64_t, const RecordBatchView& b) {
+            unreadable = VisitRecords(b, kMaxDecompressedRecordsBytes, [&](const RecordView& r) {
+              if (r.offset() < next) return;
+              fmt::print("{}\t{}\t{}\t{}\n", r.offset(), r.timestamp(), Printable(r.key()),
+                         Printable(r.value()));
+            });
+            if (!unreadable.ok()) {
+              unreadable = Annotate(unreadable, fmt::format("batch at offset {}", b.base_offset()));
+              return false;
+            }
+            next = std::max(next, b.next_offset());
+            return true;
+          });
+      if (!unreadable.ok()) {
+        fmt::print(stderr, "brook: {}: {}\n", log->segments()[segment].path, unreadable);
+        return 1;
+      }
       position = scan.position;
       scanned_to = scan.next_offset;
       std::fflush(stdout);

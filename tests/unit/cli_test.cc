@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "brook/clock.h"
+#include "brook/compression.h"
 #include "brook/log.h"
 #include "brook/record_batch_builder.h"
 #include "fmt/format.h"
@@ -72,6 +73,35 @@ TEST_CASE("brook log commands append, show, read and verify a log", "[cli]") {
   CHECK(bad.find("ERROR") != std::string::npos);
   CHECK(bad.find("00000000000000000000.log: byte 0") != std::string::npos);
   CHECK(bad.find("CRC-32C") != std::string::npos);
+}
+
+TEST_CASE("brook log read and dump show the records of compressed batches", "[cli]") {
+  std::string cli = CliPath();
+  if (cli.empty()) {
+    WARN("brook CLI not built; skipping");
+    return;
+  }
+  if (!CompressionSupported(Compression::kZstd)) return;
+  testing::TempDir dir;
+  std::string path = dir.Sub("log");
+  {
+    auto log = Log::Open(path, {});
+    REQUIRE(log.ok());
+    RecordBatchBuilder builder({.compression = Compression::kZstd});
+    builder.Append(1000, "k1", "packed one");
+    builder.Append(1001, std::nullopt, "packed two");
+    REQUIRE((*log)->Append(builder.Finish()).ok());
+    REQUIRE((*log)->Close().ok());
+  }
+  auto [read_code, records] = Run({cli, "log", "read", path});
+  REQUIRE(read_code == 0);
+  CHECK(records.find("0\t1000\tk1\tpacked one\n") != std::string::npos);
+  CHECK(records.find("1\t1001\t") != std::string::npos);
+  CHECK(records.find("packed two") != std::string::npos);
+  auto [dump_code, dump] = Run({cli, "log", "dump", path, "--records"});
+  REQUIRE(dump_code == 0);
+  CHECK(dump.find("compression: zstd") != std::string::npos);
+  CHECK(dump.find("key: k1 value: packed one") != std::string::npos);
 }
 
 TEST_CASE("A log open for appending in another process cannot be opened for writing",
