@@ -36,6 +36,10 @@ constexpr size_t kUnsyncedSealedMax = 8;
 // a few fdatasyncs of this class of disk; the spin only happens while a sync is running.
 constexpr std::chrono::microseconds kFlushWaitSpin{500};
 
+// A Read starting more than this far from a segment's end asks for its bytes to be read in
+// (Segment::WillNeed); a reader keeping up with the appends reads pages just written instead.
+constexpr uint64_t kWillNeedBehind = uint64_t{256} << 10;
+
 using storage::kBrokerLockFile;
 using storage::kCleanerCheckpointFile;
 using storage::kCleanShutdownFile;
@@ -1166,6 +1170,11 @@ absl::StatusOr<ReadResult> LogImpl::Read(int64_t offset, ReadOptions options) co
   uint64_t position = (*it)->FindPosition(offset);
   for (; it != segments.end(); ++it, position = 0) {
     std::span<const std::byte> bytes = (*it)->bytes();
+    if (bytes.size() - std::min<uint64_t>(position, bytes.size()) > kWillNeedBehind) {
+      // Far behind the end, maybe after a restart: the pages may be on disk only, and faults on
+      // an active segment read them in one at a time.
+      (*it)->WillNeed(position, options.max_bytes);
+    }
     while (position < bytes.size()) {
       absl::StatusOr<RecordBatchView> batch = RecordBatchView::Parse(
           bytes.subspan(position), options.verify ? Verify::kChecksum : Verify::kHeader);

@@ -9,6 +9,7 @@
 #include "brook/detail/check.h"
 #include "brook/detail/endian.h"
 #include "fmt/format.h"
+#include "fs/advice.h"
 #include "util/format.h"
 #include "util/status_macros.h"
 
@@ -78,16 +79,37 @@ std::string Segment::log_path() const { return PathFor(kLogExtension); }
 absl::Status Segment::MapData(uint64_t size, bool writable) {
   if (size == 0 || (size <= mapped_bytes_ && (writable_ || !writable))) return absl::OkStatus();
   std::unique_ptr<MappedRegion> map;
+  std::unique_ptr<MappedRegion> writer;
+  BROOK_ASSIGN_OR_RETURN(map, file_->MapReadOnly(size));
   if (writable) {
-    BROOK_ASSIGN_OR_RETURN(map, file_->MapReadWrite(size));
-  } else {
-    BROOK_ASSIGN_OR_RETURN(map, file_->MapReadOnly(size));
+    BROOK_ASSIGN_OR_RETURN(writer, file_->MapReadWrite(size));
+    // Readers of the active segment fault in pages just written, yet the kernel's readahead on
+    // those faults would run on past the written end, zero-filling pages of the preallocated
+    // file that appends then overwrite (a tenth of a produce-and-consume run's CPU). So their
+    // mapping has no readahead while the segment is active; Log::Read asks for it explicitly
+    // when a reader is far behind (WillNeed). Appends keep readahead on their own mapping,
+    // where it batches the page allocations of stores into the mapping.
+    fs::Advise(map->data(), size, fs::Access::kRandom);
   }
-  data_.store(map->data(), std::memory_order_release);
+  const std::byte* writer_data = writer != nullptr ? writer->data() : map->data();
+  data_.store(writer_data, std::memory_order_release);
+  read_data_.store(map->data(), std::memory_order_release);
+  reader_random_.store(writable, std::memory_order_release);
   mapped_bytes_ = size;
   writable_ = writable;
+  reader_ = map.get();
+  writer_ = writer.get();
   maps_.push_back(std::move(map));  // older mappings stay until the segment goes (readers)
+  if (writer != nullptr) maps_.push_back(std::move(writer));
   return absl::OkStatus();
+}
+
+void Segment::WillNeed(uint64_t position, uint64_t bytes) const {
+  if (!reader_random_.load(std::memory_order_acquire)) return;  // readahead does it
+  std::span<const std::byte> data = this->bytes();
+  if (position >= data.size()) return;
+  fs::Advise(data.data() + position, std::min<uint64_t>(bytes, data.size() - position),
+             fs::Access::kWillNeed);
 }
 
 absl::Status Segment::OpenFiles(bool create, bool keep_index_entries, bool active) {
@@ -388,6 +410,17 @@ absl::Status Segment::Seal(bool sync) {
   BROOK_RETURN_IF_ERROR(file_->Truncate(std::max(size(), published_size_max_)));
   BROOK_RETURN_IF_ERROR(offset_index_->Trim());
   BROOK_RETURN_IF_ERROR(time_index_->Trim());
+  if (writer_ != nullptr) {
+    // No more appends: readers get readahead back, and the writer's mapping goes. Only appends
+    // and the writer's own scans used it; the scans use the readers' mapping from now on.
+    fs::Advise(reader_->data(), reader_->size(), fs::Access::kNormal);
+    reader_random_.store(false, std::memory_order_release);
+    data_.store(reader_->data(), std::memory_order_release);
+    std::erase_if(maps_,
+                  [this](const std::unique_ptr<MappedRegion>& m) { return m.get() == writer_; });
+    writer_ = nullptr;
+    writable_ = false;
+  }
   // Without `sync` the fsync comes later (Log::SyncSealed). Starting writeback here with
   // sync_file_range was measured: it cost the appender a third of its throughput, so the
   // kernel's flusher threads are left to it.

@@ -1,12 +1,15 @@
-// One segment of a Log: `<base>.log` (batches back to back, preallocated, mapped shared: read-write
-// while the segment is active, read-only once sealed) with its `<base>.index` and
-// `<base>.timeindex`.
+// One segment of a Log: `<base>.log` (batches back to back, preallocated, mapped shared) with its
+// `<base>.index` and `<base>.timeindex`. Readers read through a read-only mapping; an active
+// segment also has a read-write one for appends, unmapped at Seal. While active, the readers'
+// mapping is advised against readahead, which would zero-fill the preallocated file ahead of
+// the appends (see MapData); WillNeed reads ahead on request instead.
 //
 // Appends of batches up to LogOptions::mapped_append_bytes_max are copied into the mapping (no
 // system call; the space is reserved by fallocate, so the stores cannot fault); larger ones go
 // through pwritev, which is faster once the copy's page faults outweigh the call (both measured in
-// docs/benchmarks.md). Reads are spans into the mapping; Linux's unified page cache makes pwrite'd
-// bytes visible through it at once, and fdatasync writes back pages dirtied either way.
+// docs/benchmarks.md). Reads are spans into the mapping; Linux's unified page cache makes bytes
+// stored or pwrite'd visible through it at once, and fdatasync writes back pages dirtied either
+// way.
 //
 // Thread safety: the appender methods (Append, Seal, Reactivate, TruncateAt, Sync, Remove) are
 // called by one thread at a time, under the Log's append mutex. The reader methods (const) may be
@@ -86,8 +89,11 @@ class Segment {
   // The segment's published bytes, [0, size()).
   std::span<const std::byte> bytes() const {
     uint64_t n = size();  // first: a mapping loaded after it always covers it (Reactivate)
-    return {data_.load(std::memory_order_acquire), n};
+    return {read_data_.load(std::memory_order_acquire), n};
   }
+  // Asks the kernel to read [position, position + bytes) of bytes() in now, where faults would
+  // not (an active segment's readers' mapping has no readahead). For a reader far behind.
+  void WillNeed(uint64_t position, uint64_t bytes) const;
   // The position of the first batch whose last offset is >= `offset`, or size() if none.
   uint64_t FindPosition(int64_t offset) const;
   // The offset of the first record with timestamp >= `timestamp_ms` at or after
@@ -144,8 +150,15 @@ class Segment {
   std::string suffix_;  // after each file's extension: "" for a live segment
 
   std::unique_ptr<File> file_;
-  std::vector<std::unique_ptr<MappedRegion>> maps_;  // current last; older kept for readers
+  // Every mapping of the file: readers' ones stay until the segment goes (readers may hold views
+  // into an old one); the writer's goes at Seal.
+  std::vector<std::unique_ptr<MappedRegion>> maps_;
+  MappedRegion* reader_ = nullptr;  // the current readers' mapping (read-only)
+  MappedRegion* writer_ = nullptr;  // the active segment's read-write mapping, or null
+  // Appends store into data_ (writer_ while active); readers read read_data_ (reader_).
   std::atomic<const std::byte*> data_{nullptr};
+  std::atomic<const std::byte*> read_data_{nullptr};
+  std::atomic<bool> reader_random_{false};  // reader_ is advised kRandom (the segment is active)
   uint64_t mapped_bytes_ = 0;
   bool writable_ = false;  // the current mapping accepts appends
   std::unique_ptr<IndexFile> offset_index_;

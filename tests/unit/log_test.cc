@@ -2,6 +2,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <thread>
 
 #include "brook/record_batch_builder.h"
@@ -116,6 +118,60 @@ TEST_CASE("Log rolls segments, indexes them and finds every offset", "[log]") {
     CHECK(batch.records().begin()->value() == Value(static_cast<int>(offset)));
   }
 }
+
+#if defined(__linux__)
+// The mappings of `file` in /proc/self/smaps: start address -> VmFlags line.
+std::map<uintptr_t, std::string> MappingsOf(const std::string& file) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::map<uintptr_t, std::string> out;
+  std::string line;
+  std::optional<uintptr_t> current;
+  while (std::getline(smaps, line)) {
+    if (line.rfind("VmFlags:", 0) == 0) {
+      if (current) out[*current] = line;
+      current.reset();
+    } else if (line.size() >= file.size() &&
+               line.compare(line.size() - file.size(), file.size(), file) == 0) {
+      current = std::stoull(line.substr(0, line.find('-')), nullptr, 16);
+    }
+  }
+  return out;
+}
+
+// The VmFlags of the mapping holding `p` among `maps`.
+std::string FlagsAt(const std::map<uintptr_t, std::string>& maps, const void* p) {
+  auto it = maps.upper_bound(reinterpret_cast<uintptr_t>(p));
+  return it == maps.begin() ? "" : std::prev(it)->second;
+}
+
+TEST_CASE("Readers of the active segment map it without readahead, sealed ones with it", "[log]") {
+  TempDir dir;
+  auto log = MustOpen(dir.path());
+  AppendValues(*log, 0, 10);
+  const std::string first = std::filesystem::canonical(dir.Sub("00000000000000000000.log"));
+  absl::StatusOr<ReadResult> active = log->Read(0, 1);
+  REQUIRE(active.ok());
+  {
+    // Active: a read-only mapping for readers, advised random ("rr"), and one for appends.
+    std::map<uintptr_t, std::string> maps = MappingsOf(first);
+    CHECK(maps.size() == 2);
+    std::string flags = FlagsAt(maps, active->batches()[0].bytes().data());
+    CHECK(flags.find(" rr") != std::string::npos);
+    CHECK(flags.find(" wr") == std::string::npos);  // not writable
+  }
+  AppendValues(*log, 10, 1000);  // rolls: the first segment is sealed
+  REQUIRE(log->Segments().size() > 2);
+  {
+    // Sealed: the appends' mapping is gone; the readers' one (which `active` still holds views
+    // into) has readahead back.
+    std::map<uintptr_t, std::string> maps = MappingsOf(first);
+    CHECK(maps.size() == 1);
+    std::string flags = FlagsAt(maps, active->batches()[0].bytes().data());
+    CHECK(flags.find(" rr") == std::string::npos);
+    CHECK(active->batches()[0].records().begin()->value() == Value(0));
+  }
+}
+#endif
 
 TEST_CASE("Log reopens after a clean close without scanning", "[log]") {
   TempDir dir;
