@@ -270,6 +270,7 @@ absl::Status BrokerImpl::Open() {
   };
   coordinator_ = std::make_unique<GroupCoordinator>(std::move(coordinator_options));
   BROOK_RETURN_IF_ERROR(coordinator_->Load());
+  BROOK_RETURN_IF_ERROR(coordinator_->DeleteOffsetsOfMissingTopics());
   StartBackground();
   return absl::OkStatus();
 }

@@ -654,6 +654,22 @@ absl::Status GroupCoordinator::Commit(const std::string& group_id, const std::st
                       group_id, tp.topic, tp.partition, om.metadata.size(), kMaxMetadataBytes));
     }
   }
+  if (impl_->options.partition_counts) {
+    // As Kafka's OffsetCommit: only partitions that exist (so a deleted topic's offsets, which
+    // DeleteTopic removes, cannot come back).
+    std::set<std::string> names;
+    for (const auto& [tp, om] : offsets) names.insert(tp.topic);
+    std::map<std::string, int32_t> counts =
+        impl_->options.partition_counts(std::vector<std::string>(names.begin(), names.end()));
+    for (const auto& [tp, om] : offsets) {
+      auto it = counts.find(tp.topic);
+      if (it == counts.end() || tp.partition < 0 || tp.partition >= it->second) {
+        return GroupError(absl::StatusCode::kNotFound, ErrorCode::kUnknownTopicOrPartition,
+                          fmt::format("group {}: commit for {}-{}: no such topic partition",
+                                      group_id, tp.topic, tp.partition));
+      }
+    }
+  }
   MutexLock commit(&impl_->commit_mu);
   {
     MutexLock l(&impl_->mu);
@@ -781,6 +797,27 @@ absl::Status GroupCoordinator::DeleteTopicOffsets(const std::string& topic) {
     auto it = impl_->groups.find(id);
     if (it == impl_->groups.end()) continue;
     for (const TopicPartition& tp : partitions) it->second.offsets.erase(tp);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GroupCoordinator::DeleteOffsetsOfMissingTopics() {
+  if (!impl_->options.partition_counts) return absl::OkStatus();
+  std::set<std::string> topics;
+  {
+    MutexLock l(&impl_->mu);
+    for (const auto& [id, g] : impl_->groups) {
+      for (const auto& [tp, om] : g.offsets) topics.insert(tp.topic);
+    }
+  }
+  std::map<std::string, int32_t> counts =
+      impl_->options.partition_counts(std::vector<std::string>(topics.begin(), topics.end()));
+  for (const std::string& topic : topics) {
+    if (counts.contains(topic)) continue;
+    impl_->Say(
+        LogLevel::kInfo,
+        fmt::format("deleting the committed offsets of topic {}, which no longer exists", topic));
+    BROOK_RETURN_IF_ERROR(DeleteTopicOffsets(topic));
   }
   return absl::OkStatus();
 }

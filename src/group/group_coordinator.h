@@ -140,6 +140,9 @@ class GroupCoordinator {
   // Deletes every group's committed offsets for a deleted topic (as Kafka does), so a topic
   // created again with the same name starts without them.
   absl::Status DeleteTopicOffsets(const std::string& topic);
+  // DeleteTopicOffsets for every topic with committed offsets that partition_counts does not
+  // know: a crash inside DeleteTopic, after its registry write, leaves such offsets behind.
+  absl::Status DeleteOffsetsOfMissingTopics();
 
   std::vector<GroupListing> ListGroups() const;
   // Without end offsets and lag (the Broker fills those in).

@@ -387,6 +387,24 @@ TEST_CASE("Commits in a compressed __consumer_offsets batch are loaded on restar
   CHECK(d->offsets[1].committed_offset == 3);
 }
 
+TEST_CASE("Commits name partitions that exist", "[group]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 2}).ok());
+  auto consumer = MakeConsumer(*broker, {.group_id = "g"});
+  CHECK(consumer->Commit({{{"t", 1}, 0}}).ok());
+  for (const TopicPartition& tp : {TopicPartition{"t", 2}, TopicPartition{"nope", 0}}) {
+    absl::Status s = consumer->Commit({{tp, 0}});
+    CHECK(GetErrorCode(s) == ErrorCode::kUnknownTopicOrPartition);
+    CHECK(s.message().find(tp.topic) != std::string_view::npos);
+  }
+  // A refused commit changes nothing.
+  absl::StatusOr<GroupDescription> d = broker->DescribeGroup("g");
+  REQUIRE(d.ok());
+  REQUIRE(d->offsets.size() == 1);
+  CHECK(d->offsets[0].partition == TopicPartition{"t", 1});
+}
+
 TEST_CASE("Commits are fenced by generation and membership", "[group]") {
   testing::TempDir dir;
   auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
