@@ -126,11 +126,13 @@ std::pair<int64_t, int64_t> CountBatches(Broker& broker, const std::string& topi
 class ValueSource {
  public:
   ValueSource() : values_(MakeValues(kValueBytes)) {}
-  std::string_view Stamp(int64_t i, int64_t now_nanos) {
+  std::string_view Stamp(int64_t i, int64_t now_nanos) { return StampInto(i, now_nanos, buffer_); }
+  // The same into `out` (kValueBytes long), for values that must outlive the next Stamp.
+  std::string_view StampInto(int64_t i, int64_t now_nanos, char* out) const {
     const std::string& v = values_[static_cast<size_t>(i) % values_.size()];
-    std::memcpy(buffer_, v.data(), kValueBytes);
-    std::memcpy(buffer_, &now_nanos, sizeof(now_nanos));
-    return {buffer_, kValueBytes};
+    std::memcpy(out, v.data(), kValueBytes);
+    std::memcpy(out, &now_nanos, sizeof(now_nanos));
+    return {out, kValueBytes};
   }
   static int64_t SentNanos(std::string_view value) {
     int64_t sent = 0;
@@ -212,8 +214,10 @@ bool ConsumeInto(Consumer& consumer, int64_t count, std::vector<int64_t>& latenc
 // (read back after the run from the last pipeline's log, its untimed first round included);
 // acked_pct the share of callbacks run by the end of the iterations. Every kRestartBytes the
 // pipeline is started over outside the timing, as BM_LogAppend does.
-void BM_ProduceConsume(benchmark::State& state) {
-  const auto partitions = static_cast<int32_t>(state.range(0));
+//
+// BM_ProduceConsumeBatch/<records per call>: the same with one partition, the records sent
+// through Producer::SendBatch that many at a time (one callback per call).
+void RunProduceConsume(benchmark::State& state, int32_t partitions, int64_t per_call) {
   auto pipeline = std::make_unique<Pipeline>(partitions, std::chrono::microseconds(0));
   const KeySource keys(kRecordsPerIteration);
   ValueSource values;
@@ -223,18 +227,37 @@ void BM_ProduceConsume(benchmark::State& state) {
   const SendCallback callback = [&acked, &failed](const absl::StatusOr<RecordMetadata>& r) {
     (r.ok() ? acked : failed).fetch_add(1, std::memory_order_relaxed);
   };
+  std::vector<ProducerRecord> batch;  // SendBatch's records
+  std::vector<char> batch_values(static_cast<size_t>(per_call) * kValueBytes);  // and values
   // Sends kRecordsPerIteration records and waits for the consumer to have them all; their
   // latencies go to the end of `latencies`. False after SkipWithError.
   auto run = [&]() -> bool {
     bool consumed = false;
     std::thread consumer(
         [&] { consumed = ConsumeInto(*pipeline->consumer, kRecordsPerIteration, latencies); });
-    for (int64_t i = 0; i < kRecordsPerIteration; ++i) {
+    for (int64_t i = 0; i < kRecordsPerIteration;) {
       // Every kLatencySampleEvery-th record carries its send time; the others carry 0, so the
       // clock reads of the measurement stay out of the throughput.
-      const int64_t sent = i % kLatencySampleEvery == 0 ? NowNanos() : 0;
-      absl::Status s = pipeline->producer->Send(
-          {.topic = Pipeline::kTopic, .key = keys[i], .value = values.Stamp(i, sent)}, callback);
+      absl::Status s;
+      if (per_call == 0) {
+        const int64_t sent = i % kLatencySampleEvery == 0 ? NowNanos() : 0;
+        s = pipeline->producer->Send(
+            {.topic = Pipeline::kTopic, .key = keys[i], .value = values.Stamp(i, sent)}, callback);
+        ++i;
+      } else {
+        const int64_t n = std::min(per_call, kRecordsPerIteration - i);
+        batch.clear();
+        for (int64_t j = 0; j < n; ++j, ++i) {
+          const int64_t sent = i % kLatencySampleEvery == 0 ? NowNanos() : 0;
+          char* out = batch_values.data() + static_cast<size_t>(j) * kValueBytes;
+          batch.push_back(
+              {.topic = Pipeline::kTopic, .key = keys[i], .value = values.StampInto(i, sent, out)});
+        }
+        s = pipeline->producer->SendBatch(
+            batch, [&acked, &failed, n](const absl::StatusOr<RecordMetadata>& r) {
+              (r.ok() ? acked : failed).fetch_add(r.ok() ? n : 1, std::memory_order_relaxed);
+            });
+      }
       if (!s.ok()) {
         state.SkipWithError(s.ToString().c_str());
         break;
@@ -289,7 +312,17 @@ void BM_ProduceConsume(benchmark::State& state) {
                          (static_cast<double>(state.iterations()) * kRecordsPerIteration));
   SetLatencyCounters(state, std::move(latencies));
 }
+
+void BM_ProduceConsume(benchmark::State& state) {
+  RunProduceConsume(state, static_cast<int32_t>(state.range(0)), /*per_call=*/0);
+}
+
 BENCHMARK(BM_ProduceConsume)->Arg(1)->Arg(8)->Arg(64)->Unit(benchmark::kMillisecond);
+
+void BM_ProduceConsumeBatch(benchmark::State& state) {
+  RunProduceConsume(state, /*partitions=*/1, state.range(0));
+}
+BENCHMARK(BM_ProduceConsumeBatch)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond);
 
 // BM_ProduceConsumeLatency/<poll_spin_us>: the producer (benchmark thread) sends 10,000 keyed
 // 100-B records to a 1-partition topic at a fixed 10k/s, sleeping until each send is due (as an

@@ -129,6 +129,18 @@ class Producer {
   // The same, resolving a future instead (errors that Send would return resolve it at once).
   std::future<absl::StatusOr<RecordMetadata>> Send(const ProducerRecord& record);
 
+  // Queues `records` as one batch for one partition, like librdkafka's rd_kafka_produce_batch
+  // but atomic: they are appended together or not at all, at consecutive offsets, after the
+  // records this Producer queued for that partition before. The partition is records[0]'s: its
+  // `partition`, else the partitioner's choice for its key. Every record must name the same
+  // topic, and no other partition. `callback` runs once: with records[0]'s metadata (record i is
+  // at offset + i), or the error. One call pays once what Send pays per record (the partition
+  // choice, the queue lock, the buffer reservation, the clock, the callback), so it is the
+  // faster way to send records that are ready together. Errors returned (nothing queued): those
+  // of Send, for the records' total size; InvalidArgument for an empty span or records of
+  // different topics or partitions.
+  absl::Status SendBatch(std::span<const ProducerRecord> records, SendCallback callback);
+
   // Appends every queued record and waits for their acknowledgements. Returns the first error
   // an append met since the last Flush (each record's callback has its own).
   absl::Status Flush();

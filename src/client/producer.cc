@@ -147,12 +147,17 @@ class ProducerImpl {
   ~ProducerImpl() { (void)Close(); }
 
   absl::Status Send(const ProducerRecord& record, SendCallback callback);
+  absl::Status SendBatch(std::span<const ProducerRecord> records, SendCallback callback);
   absl::Status Flush();
   absl::Status Close();
   int64_t producer_id() const { return producer_id_; }
 
  private:
   absl::StatusOr<TopicState*> Topic(std::string_view name);
+  // The queue of `record`'s partition (its own, or the partitioner's choice for a record of
+  // about `bytes`), checking that `bytes` of records fit the topic's max.message.bytes.
+  absl::StatusOr<PartitionQueue*> QueueFor(TopicState* t, const ProducerRecord& record,
+                                           size_t bytes);
   bool TryReserve(size_t bytes);
   absl::Status Reserve(size_t bytes);
   void Release(size_t bytes);
@@ -299,14 +304,12 @@ std::unique_ptr<Batch> ProducerImpl::NewBatch(PartitionQueue& q) {
   return b;
 }
 
-absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callback) {
-  if (closed_.load(std::memory_order_relaxed)) return ClosedError();
-  BROOK_ASSIGN_OR_RETURN(TopicState * t, Topic(record.topic));
+absl::StatusOr<PartitionQueue*> ProducerImpl::QueueFor(TopicState* t, const ProducerRecord& record,
+                                                       size_t bytes) {
   int32_t count = t->topic->partition_count();
-  size_t bytes = RecordBytes(record);
   if (bytes + batch_layout::kHeaderSize > t->batch_bytes_max) {
     return WithErrorCode(absl::InvalidArgumentError(fmt::format(
-                             "record of about {} bytes is over topic {}'s max.message.bytes ({})",
+                             "records of about {} bytes are over topic {}'s max.message.bytes ({})",
                              bytes, record.topic, t->batch_bytes_max)),
                          ErrorCode::kMessageTooLarge);
   }
@@ -329,6 +332,14 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
   if (q == nullptr) {
     return absl::NotFoundError(fmt::format("topic {} has no partition {}", record.topic, p));
   }
+  return q;
+}
+
+absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callback) {
+  if (closed_.load(std::memory_order_relaxed)) return ClosedError();
+  BROOK_ASSIGN_OR_RETURN(TopicState * t, Topic(record.topic));
+  size_t bytes = RecordBytes(record);
+  BROOK_ASSIGN_OR_RETURN(PartitionQueue * q, QueueFor(t, record, bytes));
   BROOK_RETURN_IF_ERROR(Reserve(bytes));
   int64_t timestamp = record.timestamp == kNoTimestamp ? clock_->NowMs() : record.timestamp;
   bool drain = false;
@@ -392,6 +403,58 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
     lingering_.emplace_back(*timer, q);
     sender_cv_.SignalAll();
   }
+  return absl::OkStatus();
+}
+
+absl::Status ProducerImpl::SendBatch(std::span<const ProducerRecord> records,
+                                     SendCallback callback) {
+  if (records.empty()) return absl::InvalidArgumentError("SendBatch needs at least one record");
+  if (closed_.load(std::memory_order_relaxed)) return ClosedError();
+  const ProducerRecord& first = records.front();
+  size_t bytes = 0;
+  bool need_clock = false;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const ProducerRecord& r = records[i];
+    if (r.topic != first.topic || (r.partition && r.partition != first.partition)) {
+      return absl::InvalidArgumentError(fmt::format(
+          "SendBatch: record {} names topic {} partition {}, record 0 topic {} partition {}; "
+          "one batch goes to one partition",
+          i, r.topic, r.partition ? std::to_string(*r.partition) : "(any)", first.topic,
+          first.partition ? std::to_string(*first.partition) : "(any)"));
+    }
+    bytes += RecordBytes(r);
+    need_clock = need_clock || r.timestamp == kNoTimestamp;
+  }
+  BROOK_ASSIGN_OR_RETURN(TopicState * t, Topic(first.topic));
+  BROOK_ASSIGN_OR_RETURN(PartitionQueue * q, QueueFor(t, first, bytes));
+  BROOK_RETURN_IF_ERROR(Reserve(bytes));
+  const int64_t now_ms = need_clock ? clock_->NowMs() : kNoTimestamp;
+  bool drain = false;
+  {
+    MutexLock l(&q->mu);
+    if (closed_.load()) {  // as in Send
+      Release(bytes);
+      return ClosedError();
+    }
+    // Records queued before go first, in their own batch.
+    if (q->open != nullptr && !q->open->builder.empty()) q->sealed.push_back(std::move(q->open));
+    std::unique_ptr<Batch> b = NewBatch(*q);
+    for (const ProducerRecord& r : records) {
+      const int64_t timestamp = r.timestamp == kNoTimestamp ? now_ms : r.timestamp;
+      b->builder.Append(timestamp, r.key, r.value, r.headers);
+      b->timestamps.push_back(timestamp);
+    }
+    // Only the first record's callback slot is set: it runs once for the batch.
+    b->callbacks.resize(records.size());
+    b->callbacks.front() = std::move(callback);
+    b->reserved_bytes = bytes;
+    q->sealed.push_back(std::move(b));
+    if (!q->draining) {
+      q->draining = true;
+      drain = true;
+    }
+  }
+  if (drain) Drain(*q, /*all=*/false);
   return absl::OkStatus();
 }
 
@@ -620,6 +683,10 @@ std::future<absl::StatusOr<RecordMetadata>> Producer::Send(const ProducerRecord&
       record, [promise](const absl::StatusOr<RecordMetadata>& r) { promise->set_value(r); });
   if (!s.ok()) promise->set_value(s);
   return future;
+}
+
+absl::Status Producer::SendBatch(std::span<const ProducerRecord> records, SendCallback callback) {
+  return impl_->SendBatch(records, std::move(callback));
 }
 
 absl::Status Producer::Flush() { return impl_->Flush(); }

@@ -13,6 +13,7 @@
 #include "support/broker.h"
 #include "support/catch.h"
 #include "support/temp_dir.h"
+#include "util/mutex.h"
 
 namespace brook {
 namespace {
@@ -193,6 +194,96 @@ TEST_CASE("Close while threads send: every accepted record is appended, later on
     for (const auto& [p, values] : ReadAll(*broker, topic)) in_log += values.size();
     CHECK(in_log == static_cast<size_t>(accepted.load()));
   }
+}
+
+TEST_CASE("SendBatch appends its records as one batch, in order with Send", "[producer]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 3}).ok());
+  auto producer = MakeProducer(*broker, {.linger = milliseconds(20)});
+  std::vector<absl::StatusOr<RecordMetadata>> results;
+  Mutex mu;
+  auto record = [&](const absl::StatusOr<RecordMetadata>& r) {
+    MutexLock l(&mu);
+    results.push_back(r);
+  };
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(
+        producer
+            ->Send({.topic = "t", .value = "before" + std::to_string(i), .partition = 1}, record)
+            .ok());
+  }
+  std::vector<std::string> values;
+  for (int i = 0; i < 5; ++i) values.push_back("batch" + std::to_string(i));
+  std::vector<ProducerRecord> batch;
+  for (const std::string& v : values) batch.push_back({.topic = "t", .key = "k", .value = v});
+  batch[0].partition = 1;  // the batch's partition; the others may leave it unset
+  batch[2].timestamp = 42;
+  REQUIRE(producer->SendBatch(batch, record).ok());
+  REQUIRE(producer->Send({.topic = "t", .value = "after", .partition = 1}, record).ok());
+  REQUIRE(producer->Flush().ok());
+
+  // One callback for the batch: 3 + 1 + 1.
+  REQUIRE(results.size() == 5);
+  REQUIRE(results[3].ok());
+  CHECK(results[3]->partition == 1);
+  CHECK(results[3]->offset == 3);
+  CHECK(ReadAll(*broker, "t")[1] == std::vector<std::string>{"before0", "before1", "before2",
+                                                             "batch0", "batch1", "batch2", "batch3",
+                                                             "batch4", "after"});
+  // The five are one batch, record 2 with its own timestamp.
+  auto partition = *broker->GetPartition({"t", 1});
+  absl::StatusOr<ReadResult> read = partition->Read(3, ReadOptions{});
+  REQUIRE(read.ok());
+  const RecordBatchView& b = read->batches()[0];
+  CHECK(b.base_offset() == 3);
+  CHECK(b.records_count() == 5);
+  auto it = b.records().begin();
+  ++it;
+  ++it;
+  CHECK((*it).timestamp() == 42);
+}
+
+TEST_CASE("SendBatch is all or nothing, and refuses what one batch cannot be", "[producer]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path());
+  REQUIRE(broker->CreateTopic("c", {.cleanup_policy = CleanupPolicy::kCompact}).ok());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 2, .batch_bytes_max = 4096}).ok());
+  auto producer = MakeProducer(*broker);
+  // A keyless record fails the compacted topic's check: the whole batch fails, once.
+  std::vector<ProducerRecord> mixed = {{.topic = "c", .key = "a", .value = "1"},
+                                       {.topic = "c", .value = "no key"},
+                                       {.topic = "c", .key = "b", .value = "2"}};
+  std::atomic<int> calls{0};
+  absl::Status failure;
+  REQUIRE(producer
+              ->SendBatch(mixed,
+                          [&](const absl::StatusOr<RecordMetadata>& r) {
+                            ++calls;
+                            failure = r.status();
+                          })
+              .ok());
+  CHECK(!producer->Flush().ok());
+  CHECK(calls == 1);
+  CHECK(GetErrorCode(failure) == ErrorCode::kInvalidRecord);
+  CHECK((*broker->GetPartition({"c", 0}))->end_offset() == 0);
+
+  CHECK(absl::IsInvalidArgument(producer->SendBatch({}, nullptr)));
+  std::vector<ProducerRecord> two_topics = {{.topic = "t", .value = "x"},
+                                            {.topic = "c", .key = "k", .value = "y"}};
+  CHECK(absl::IsInvalidArgument(producer->SendBatch(two_topics, nullptr)));
+  std::vector<ProducerRecord> two_partitions = {{.topic = "t", .value = "x", .partition = 0},
+                                                {.topic = "t", .value = "y", .partition = 1}};
+  CHECK(absl::IsInvalidArgument(producer->SendBatch(two_partitions, nullptr)));
+  // Over the topic's max.message.bytes together, though each record fits.
+  std::string value(1000, 'v');
+  std::vector<ProducerRecord> big(5, ProducerRecord{.topic = "t", .value = value});
+  CHECK(GetErrorCode(producer->SendBatch(big, nullptr)) == ErrorCode::kMessageTooLarge);
+  CHECK((*broker->GetPartition({"t", 0}))->end_offset() == 0);
+  CHECK((*broker->GetPartition({"t", 1}))->end_offset() == 0);
+  REQUIRE(producer->Close().ok());
+  std::vector<ProducerRecord> one = {{.topic = "t", .value = "x"}};
+  CHECK(absl::IsFailedPrecondition(producer->SendBatch(one, nullptr)));
 }
 
 TEST_CASE("Producer auto-creates topics when the Broker allows it", "[producer]") {
