@@ -257,16 +257,22 @@ absl::Status BrokerImpl::Open() {
   coordinator_options.clock = clock_;
   coordinator_options.logger = options_.logger;
   coordinator_options.offsets_partitions = offsets_topic->partitions();
-  coordinator_options.partition_counts = [this](const std::vector<std::string>& names) {
+  auto counts_of = [this](const std::vector<std::string>& names, bool internal) {
     std::map<std::string, int32_t> counts;
     MutexLock l(&topics_mu_);
     for (const std::string& n : names) {
       auto it = topics_.find(n);
-      if (it != topics_.end() && !it->second->internal()) {
+      if (it != topics_.end() && (internal || !it->second->internal())) {
         counts[n] = it->second->partition_count();
       }
     }
     return counts;
+  };
+  coordinator_options.partition_counts = [counts_of](const std::vector<std::string>& names) {
+    return counts_of(names, /*internal=*/false);
+  };
+  coordinator_options.existing_partitions = [counts_of](const std::vector<std::string>& names) {
+    return counts_of(names, /*internal=*/true);
   };
   coordinator_ = std::make_unique<GroupCoordinator>(std::move(coordinator_options));
   BROOK_RETURN_IF_ERROR(coordinator_->Load());

@@ -654,22 +654,6 @@ absl::Status GroupCoordinator::Commit(const std::string& group_id, const std::st
                       group_id, tp.topic, tp.partition, om.metadata.size(), kMaxMetadataBytes));
     }
   }
-  if (impl_->options.partition_counts) {
-    // As Kafka's OffsetCommit: only partitions that exist (so a deleted topic's offsets, which
-    // DeleteTopic removes, cannot come back).
-    std::set<std::string> names;
-    for (const auto& [tp, om] : offsets) names.insert(tp.topic);
-    std::map<std::string, int32_t> counts =
-        impl_->options.partition_counts(std::vector<std::string>(names.begin(), names.end()));
-    for (const auto& [tp, om] : offsets) {
-      auto it = counts.find(tp.topic);
-      if (it == counts.end() || tp.partition < 0 || tp.partition >= it->second) {
-        return GroupError(absl::StatusCode::kNotFound, ErrorCode::kUnknownTopicOrPartition,
-                          fmt::format("group {}: commit for {}-{}: no such topic partition",
-                                      group_id, tp.topic, tp.partition));
-      }
-    }
-  }
   MutexLock commit(&impl_->commit_mu);
   {
     MutexLock l(&impl_->mu);
@@ -691,19 +675,52 @@ absl::Status GroupCoordinator::Commit(const std::string& group_id, const std::st
       }
     }
   }
-  int64_t now_ms = impl_->options.clock->NowMs();
-  std::vector<std::pair<std::string, std::optional<std::string>>> records;
-  for (const auto& [tp, om] : offsets) {
-    records.emplace_back(
-        group::EncodeKey(group::OffsetCommitKey{group_id, tp}),
-        group::EncodeValue(group::OffsetCommitValue{
-            .offset = om.offset, .metadata = om.metadata, .commit_timestamp_ms = now_ms}));
+  // As Kafka's OffsetCommit, partition by partition: the ones that exist are committed, the
+  // others are refused (UNKNOWN_TOPIC_OR_PARTITION). Checked under commit_mu, which
+  // DeleteTopicOffsets also takes, so a deleted topic's offsets cannot come back after its
+  // tombstones.
+  OffsetMap known;
+  std::vector<TopicPartition> unknown;
+  if (impl_->options.existing_partitions) {
+    std::set<std::string> names;
+    for (const auto& [tp, om] : offsets) names.insert(tp.topic);
+    std::map<std::string, int32_t> counts =
+        impl_->options.existing_partitions(std::vector<std::string>(names.begin(), names.end()));
+    for (const auto& [tp, om] : offsets) {
+      auto it = counts.find(tp.topic);
+      if (it == counts.end() || tp.partition < 0 || tp.partition >= it->second) {
+        unknown.push_back(tp);
+      } else {
+        known.emplace(tp, om);
+      }
+    }
+  } else {
+    known = offsets;
   }
-  BROOK_RETURN_IF_ERROR(impl_->AppendRecords(group_id, records, impl_->options.commit_durability));
-  MutexLock l(&impl_->mu);
-  Group& g = impl_->GetGroup(group_id, impl_->Now());
-  for (const auto& [tp, om] : offsets) {
-    g.offsets[tp] = {om.offset, om.metadata, now_ms};
+  if (!known.empty()) {
+    int64_t now_ms = impl_->options.clock->NowMs();
+    std::vector<std::pair<std::string, std::optional<std::string>>> records;
+    for (const auto& [tp, om] : known) {
+      records.emplace_back(
+          group::EncodeKey(group::OffsetCommitKey{group_id, tp}),
+          group::EncodeValue(group::OffsetCommitValue{
+              .offset = om.offset, .metadata = om.metadata, .commit_timestamp_ms = now_ms}));
+    }
+    BROOK_RETURN_IF_ERROR(
+        impl_->AppendRecords(group_id, records, impl_->options.commit_durability));
+    MutexLock l(&impl_->mu);
+    Group& g = impl_->GetGroup(group_id, impl_->Now());
+    for (const auto& [tp, om] : known) g.offsets[tp] = {om.offset, om.metadata, now_ms};
+  }
+  if (!unknown.empty()) {
+    std::string names;
+    for (const TopicPartition& tp : unknown) {
+      names += fmt::format("{}{}-{}", names.empty() ? "" : ", ", tp.topic, tp.partition);
+    }
+    return GroupError(
+        absl::StatusCode::kNotFound, ErrorCode::kUnknownTopicOrPartition,
+        fmt::format("group {}: no such topic partition: {} (not committed; the other {} were)",
+                    group_id, names, known.size()));
   }
   return absl::OkStatus();
 }
@@ -802,7 +819,7 @@ absl::Status GroupCoordinator::DeleteTopicOffsets(const std::string& topic) {
 }
 
 absl::Status GroupCoordinator::DeleteOffsetsOfMissingTopics() {
-  if (!impl_->options.partition_counts) return absl::OkStatus();
+  if (!impl_->options.existing_partitions) return absl::OkStatus();
   std::set<std::string> topics;
   {
     MutexLock l(&impl_->mu);
@@ -811,7 +828,7 @@ absl::Status GroupCoordinator::DeleteOffsetsOfMissingTopics() {
     }
   }
   std::map<std::string, int32_t> counts =
-      impl_->options.partition_counts(std::vector<std::string>(topics.begin(), topics.end()));
+      impl_->options.existing_partitions(std::vector<std::string>(topics.begin(), topics.end()));
   for (const std::string& topic : topics) {
     if (counts.contains(topic)) continue;
     impl_->Say(

@@ -82,8 +82,12 @@ struct CoordinatorOptions {
   Durability commit_durability = Durability::kFlushed;
   Clock* clock = nullptr;
   Logger logger;
-  // Partition counts of the topics named (missing: the topic does not exist).
+  // Partition counts of the topics named that consumers may subscribe to (missing: the topic does
+  // not exist, or is internal). For assignments.
   std::function<std::map<std::string, int32_t>(const std::vector<std::string>&)> partition_counts;
+  // The same, internal topics included: the partitions offsets may be committed for. Null: any.
+  std::function<std::map<std::string, int32_t>(const std::vector<std::string>&)>
+      existing_partitions;
   // The partitions of __consumer_offsets (fixed).
   std::vector<std::shared_ptr<Partition>> offsets_partitions;
 };

@@ -387,7 +387,7 @@ TEST_CASE("Commits in a compressed __consumer_offsets batch are loaded on restar
   CHECK(d->offsets[1].committed_offset == 3);
 }
 
-TEST_CASE("Commits name partitions that exist", "[group]") {
+TEST_CASE("Commits name partitions that exist; the others in a commit still go in", "[group]") {
   testing::TempDir dir;
   auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
   REQUIRE(broker->CreateTopic("t", {.partitions = 2}).ok());
@@ -398,11 +398,46 @@ TEST_CASE("Commits name partitions that exist", "[group]") {
     CHECK(GetErrorCode(s) == ErrorCode::kUnknownTopicOrPartition);
     CHECK(s.message().find(tp.topic) != std::string_view::npos);
   }
-  // A refused commit changes nothing.
+  // As Kafka's OffsetCommit, partition by partition: t-0 is committed, nope-0 refused.
+  absl::Status mixed = consumer->Commit({{{"t", 0}, 3}, {{"nope", 0}, 1}});
+  CHECK(GetErrorCode(mixed) == ErrorCode::kUnknownTopicOrPartition);
+  // Internal topics exist too.
+  CHECK(consumer->Commit({{{"__consumer_offsets", 0}, 0}}).ok());
+  absl::StatusOr<GroupDescription> d = broker->DescribeGroup("g");
+  REQUIRE(d.ok());
+  std::map<TopicPartition, int64_t> committed;
+  for (const GroupOffset& o : d->offsets) committed[o.partition] = o.committed_offset;
+  CHECK(committed == std::map<TopicPartition, int64_t>{
+                         {{"__consumer_offsets", 0}, 0}, {{"t", 0}, 3}, {{"t", 1}, 0}});
+}
+
+TEST_CASE("A consumer whose assigned topic was deleted still commits the others", "[group]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+  REQUIRE(broker->CreateTopic("d", {.partitions = 1}).ok());
+  auto producer = MakeProducer(*broker);
+  Fill(*producer, "t", 1, 5);
+  Fill(*producer, "d", 1, 5);
+  auto consumer = MakeConsumer(
+      *broker,
+      {.group_id = "g", .enable_auto_commit = false, .auto_offset_reset = OffsetReset::kEarliest});
+  REQUIRE(consumer->Assign({{"t", 0}, {"d", 0}}).ok());
+  int seen = 0;
+  for (int i = 0; i < 50 && seen < 10; ++i) {
+    absl::StatusOr<ConsumerRecords> records = consumer->Poll(milliseconds(100));
+    REQUIRE(records.ok());
+    seen += static_cast<int>(records->size());
+  }
+  REQUIRE(seen == 10);
+  REQUIRE(broker->DeleteTopic("d").ok());
+  absl::Status s = consumer->Commit();
+  CHECK(GetErrorCode(s) == ErrorCode::kUnknownTopicOrPartition);
   absl::StatusOr<GroupDescription> d = broker->DescribeGroup("g");
   REQUIRE(d.ok());
   REQUIRE(d->offsets.size() == 1);
-  CHECK(d->offsets[0].partition == TopicPartition{"t", 1});
+  CHECK(d->offsets[0].partition == TopicPartition{"t", 0});
+  CHECK(d->offsets[0].committed_offset == 5);
 }
 
 TEST_CASE("Commits are fenced by generation and membership", "[group]") {
