@@ -64,7 +64,9 @@ int32_t NextSequence(int32_t sequence, int32_t increment) {
 struct Batch {
   explicit Batch(RecordBatchOptions options) : builder(options) {}
   RecordBatchBuilder builder;
-  std::vector<SendCallback> callbacks;  // one per record, in order (may be empty functions)
+  // The callback of record i, in order (may be empty functions); a SendBatch batch has one, for
+  // record 0, which runs once for the whole batch.
+  std::vector<SendCallback> callbacks;
   std::vector<int64_t> timestamps;
   size_t reserved_bytes = 0;
   SteadyClock::time_point created;
@@ -444,9 +446,7 @@ absl::Status ProducerImpl::SendBatch(std::span<const ProducerRecord> records,
       b->builder.Append(timestamp, r.key, r.value, r.headers);
       b->timestamps.push_back(timestamp);
     }
-    // Only the first record's callback slot is set: it runs once for the batch.
-    b->callbacks.resize(records.size());
-    b->callbacks.front() = std::move(callback);
+    b->callbacks.push_back(std::move(callback));  // record 0's: it runs once for the batch
     b->reserved_bytes = bytes;
     q->sealed.push_back(std::move(b));
     if (!q->draining) {
@@ -508,11 +508,12 @@ void ProducerImpl::AppendBatch(PartitionQueue& q, Batch& batch) {
     }
     return;
   }
-  for (int32_t i = 0; i < count; ++i) {
-    SendCallback& cb = batch.callbacks[static_cast<size_t>(i)];
+  const size_t callbacks = std::min(static_cast<size_t>(count), batch.callbacks.size());
+  for (size_t i = 0; i < callbacks; ++i) {
+    SendCallback& cb = batch.callbacks[i];
     if (cb) {
-      cb(RecordMetadata{q.partition->id().partition, result->base_offset + i,
-                        batch.timestamps[static_cast<size_t>(i)]});
+      cb(RecordMetadata{q.partition->id().partition, result->base_offset + static_cast<int64_t>(i),
+                        batch.timestamps[i]});
     }
   }
 }
