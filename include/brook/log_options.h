@@ -127,6 +127,13 @@ struct LogOptions {
   Clock* clock = nullptr;
   // Default: warnings and errors to stderr.
   Logger logger;
+  // Called after a roll sealed a segment whose data is not yet synced, so that a background
+  // thread can sync it soon (by calling Tick()), as Kafka flushes a rolled segment in the
+  // background. A Broker sets it. Without one, sealed segments wait for the next flush or Tick(),
+  // or for a roll that finds more than 8 of them waiting and syncs the older half itself, which
+  // stalls that append. Runs on the appending thread with the log's append lock held: it must be
+  // quick and must not call into the Log. Default: none.
+  std::function<void()> on_roll;
 
   // OK, or InvalidArgument naming the first bad field.
   absl::Status Validate() const;

@@ -144,6 +144,11 @@ class BrokerImpl {
   void StartBackground();
   void StopBackground();
   void TickerLoop();
+  // One partition's share of Tick(): Log::Tick, then a wake-up for readers of a flushed-only
+  // partition whose high watermark moved. Errors are logged and returned.
+  absl::Status TickPartition(Partition& p);
+  // A partition's log rolled: the ticker syncs its sealed segments soon (LogOptions::on_roll).
+  void SyncSoon(std::weak_ptr<Partition> p);
 
   const std::string dir_;
   BrokerOptions options_;
@@ -164,6 +169,8 @@ class BrokerImpl {
   Mutex ticker_mu_;
   CondVar ticker_cv_;
   bool stopping_ ABSL_GUARDED_BY(ticker_mu_) = false;
+  // Partitions that rolled since the ticker last looked, each once.
+  std::vector<std::weak_ptr<Partition>> rolled_ ABSL_GUARDED_BY(ticker_mu_);
   std::thread ticker_;
   bool cleaner_thread_ = false;
   bool closed_ = false;
@@ -179,6 +186,12 @@ absl::StatusOr<std::shared_ptr<Partition>> BrokerImpl::OpenPartition(const std::
   log_options.logger = options_.logger;
   log_options.create_if_missing = create;
   log_options.lock_directory = false;  // the Broker's lock covers its partitions
+  // The partition does not exist yet when its log is opened; it is filled in before the
+  // partition is published, so before any append can roll the log.
+  auto self = std::make_shared<std::weak_ptr<Partition>>();
+  if (options_.background_threads > 0) {
+    log_options.on_roll = [this, self] { SyncSoon(*self); };
+  }
   std::string path = PartitionDir(topic, p);
   if (create) {
     // A new partition starts empty: whatever a failed deletion left here is not its data.
@@ -192,6 +205,7 @@ absl::StatusOr<std::shared_ptr<Partition>> BrokerImpl::OpenPartition(const std::
   }
   auto partition = std::make_shared<Partition>(TopicPartition{topic, p}, std::move(*log),
                                                config.flushed_reads_only);
+  *self = partition;
   if (config.cleanup_policy != CleanupPolicy::kDelete) cleaner_->Add(&partition->log());
   return partition;
 }
@@ -572,18 +586,32 @@ absl::Status BrokerImpl::Tick() {
   absl::Status first;
   for (const std::shared_ptr<Topic>& topic : topics) {
     for (const std::shared_ptr<Partition>& p : topic->partitions()) {
-      int64_t before = p->high_watermark();
-      absl::Status s = p->log().Tick();
-      if (!s.ok()) {
-        Say(LogLevel::kError,
-            fmt::format("tick of partition {}-{}: {}", p->id().topic, p->id().partition, s));
-        if (first.ok()) first = s;
-      }
-      if (p->flushed_reads_only() && p->high_watermark() != before) p->NotifyWaiters();
+      absl::Status s = TickPartition(*p);
+      if (first.ok()) first = s;
     }
   }
   absl::Status s = coordinator_->Step();
   return first.ok() ? s : first;
+}
+
+absl::Status BrokerImpl::TickPartition(Partition& p) {
+  int64_t before = p.high_watermark();
+  absl::Status s = p.log().Tick();
+  if (!s.ok()) {
+    Say(LogLevel::kError,
+        fmt::format("tick of partition {}-{}: {}", p.id().topic, p.id().partition, s));
+  }
+  if (p.flushed_reads_only() && p.high_watermark() != before) p.NotifyWaiters();
+  return s;
+}
+
+void BrokerImpl::SyncSoon(std::weak_ptr<Partition> p) {
+  MutexLock l(&ticker_mu_);
+  for (const std::weak_ptr<Partition>& q : rolled_) {
+    if (!q.owner_before(p) && !p.owner_before(q)) return;  // already waiting
+  }
+  rolled_.push_back(std::move(p));
+  ticker_cv_.SignalAll();
 }
 
 void BrokerImpl::StartBackground() {
@@ -596,18 +624,26 @@ void BrokerImpl::StartBackground() {
 }
 
 void BrokerImpl::TickerLoop() {
-  auto next = std::chrono::steady_clock::now();
+  auto next = std::chrono::steady_clock::now() + options_.tick_interval;
   while (true) {
-    next += options_.tick_interval;
+    std::vector<std::weak_ptr<Partition>> rolled;
     {
       MutexLock l(&ticker_mu_);
-      while (!stopping_) {
+      while (!stopping_ && rolled_.empty()) {
         auto now = std::chrono::steady_clock::now();
         if (now >= next) break;
         ticker_cv_.WaitWithTimeout(&ticker_mu_, next - now);
       }
       if (stopping_) return;
+      rolled.swap(rolled_);
     }
+    // A rolled segment is synced now, off the appending thread: left for the next tick, the
+    // sealed segments of a fast producer pile up until a roll syncs them inline, stalling it.
+    for (const std::weak_ptr<Partition>& weak : rolled) {
+      if (std::shared_ptr<Partition> p = weak.lock()) (void)TickPartition(*p);  // errors logged
+    }
+    if (std::chrono::steady_clock::now() < next) continue;
+    next += options_.tick_interval;
     (void)Tick();  // errors are logged by Tick
     if (!cleaner_thread_) {
       absl::StatusOr<bool> compacted = cleaner_->RunOnce();

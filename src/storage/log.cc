@@ -842,6 +842,7 @@ absl::Status LogImpl::Roll(int64_t base_offset) {
     EndFlush();
     BROOK_RETURN_IF_ERROR(s);
   }
+  if (options_.on_roll) options_.on_roll();
   return EnforceRetentionLocked().status();
 }
 

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "brook/consumer.h"
 #include "brook/log.h"
@@ -140,6 +141,31 @@ TEST_CASE("A Broker with more files than max_open_files keeps to it and loses no
     }
   }
   REQUIRE(got == sent);
+}
+
+TEST_CASE("A Broker syncs a rolled segment soon, not at its next tick", "[broker]") {
+  // Left for the hourly tick, a fast producer's sealed segments would pile up until a roll
+  // found more than 8 and synced them inline, stalling that append (LogOptions::on_roll).
+  testing::TempDir dir;
+  auto broker =
+      OpenBroker(dir.path(), {.background_threads = 1, .tick_interval = std::chrono::hours(1)});
+  REQUIRE(
+      broker
+          ->CreateTopic(
+              "t", {.partitions = 1, .segment_bytes_max = 16 << 10, .segment_index_bytes = 4096})
+          .ok());
+  auto producer = MakeProducer(*broker);
+  const std::string value(1000, 'v');
+  for (int i = 0; i < 40; ++i) SendSync(*producer, {.topic = "t", .value = value});
+  std::shared_ptr<Partition> p = *broker->GetPartition({"t", 0});
+  REQUIRE(p->end_offset() == 40);
+  // Two rolls at least (40 KB in 16-KiB segments); the active segment stays unsynced.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (p->log().flushed_offset() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  CHECK(p->log().flushed_offset() > 0);
+  CHECK(p->log().flushed_offset() < 40);
 }
 
 TEST_CASE("Broker removes partition directories its registry does not list", "[broker]") {
