@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "brook/detail/default_init_allocator.h"
 #include "brook/record_batch.h"
 
 namespace brook {
@@ -89,12 +90,12 @@ class RecordBatchBuilder {
     return compression_ == Compression::kNone ? std::span<const std::byte>(buffer_)
                                               : std::span<const std::byte>(compressed_);
   }
-  void SealHeader(std::vector<std::byte>* batch) const;
+  void SealHeader(std::span<std::byte> batch) const;
 
   RecordBatchOptions options_;
   Compression compression_ = Compression::kNone;
-  // The header and the records, uncompressed.
-  std::vector<std::byte> buffer_;
+  // The header and the records, uncompressed. Appends grow it without zeroing first.
+  std::vector<std::byte, detail::DefaultInitAllocator<std::byte>> buffer_;
   // The finished batch when compressed (capacity kept across Reset, like buffer_).
   std::vector<std::byte> compressed_;
   int32_t records_count_ = 0;

@@ -83,14 +83,14 @@ void RecordBatchBuilder::Append(int64_t timestamp, std::optional<std::string_vie
   ++records_count_;
 }
 
-void RecordBatchBuilder::SealHeader(std::vector<std::byte>* batch) const {
-  std::byte* h = batch->data();
+void RecordBatchBuilder::SealHeader(std::span<std::byte> batch) const {
+  std::byte* h = batch.data();
   uint16_t attributes = static_cast<uint16_t>(compression_);
   if (options_.timestamp_type == TimestampType::kLogAppendTime) attributes |= kTimestampTypeMask;
   if (options_.transactional) attributes |= kTransactionalFlag;
   if (options_.control) attributes |= kControlFlag;
   StoreBig<int64_t>(h + kBaseOffset, options_.base_offset);
-  StoreBig<int32_t>(h + kLength, static_cast<int32_t>(batch->size() - kLogOverhead));
+  StoreBig<int32_t>(h + kLength, static_cast<int32_t>(batch.size() - kLogOverhead));
   StoreBig<int32_t>(h + kPartitionLeaderEpoch, options_.partition_leader_epoch);
   h[kMagic] = static_cast<std::byte>(kMagicValue);
   StoreBig<uint16_t>(h + kAttributes, attributes);
@@ -101,7 +101,7 @@ void RecordBatchBuilder::SealHeader(std::vector<std::byte>* batch) const {
   StoreBig<int16_t>(h + kProducerEpoch, options_.producer_epoch);
   StoreBig<int32_t>(h + kBaseSequence, options_.base_sequence);
   StoreBig<int32_t>(h + kRecordsCount, records_count_);
-  StoreBig<uint32_t>(h + kCrc, Crc32c(h + kAttributes, batch->size() - kAttributes));
+  StoreBig<uint32_t>(h + kCrc, Crc32c(h + kAttributes, batch.size() - kAttributes));
 }
 
 std::span<const std::byte> RecordBatchBuilder::Finish() {
@@ -118,7 +118,8 @@ std::span<const std::byte> RecordBatchBuilder::Finish() {
         compression_ = Compression::kNone;
       }
     }
-    SealHeader(compression_ == Compression::kNone ? &buffer_ : &compressed_);
+    SealHeader(compression_ == Compression::kNone ? std::span<std::byte>(buffer_)
+                                                  : std::span<std::byte>(compressed_));
     finished_ = true;
   }
   return finished_bytes();
