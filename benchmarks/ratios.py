@@ -99,6 +99,8 @@ def main(path):
     # Issue 4: broker, producer, consumer (benchmarks/broker_bench.cc).
     ratio("produce->consume, 1 partition, records/s / LogAppend 100 B x1000",
           div(get("BM_ProduceConsume/1", "items_per_second"), append_items), 0.70)
+    ratio("the same through SendBatch, 1000 records a call",
+          div(get("BM_ProduceConsumeBatch/1000", "items_per_second"), append_items), 0.70)
     for spin in ("0", "200"):
         name = f"BM_ProduceConsumeLatency/{spin}"
         ratio(f"produce->consume p99 at 10k/s, poll_spin {spin} us", get(name, "p99_us"), 50,
