@@ -163,6 +163,10 @@ class ProducerImpl {
   bool TryReserve(size_t bytes);
   absl::Status Reserve(size_t bytes);
   void Release(size_t bytes);
+  // A spare batch of q's, reset, or a new one.
+  std::unique_ptr<Batch> EmptyBatch(PartitionQueue& q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q.mu);
+  // Stamps `b` as q's newest batch (its open time and serial).
+  void Open(PartitionQueue& q, Batch& b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q.mu);
   std::unique_ptr<Batch> NewBatch(PartitionQueue& q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q.mu);
   // Appends the queue's sealed batches (and its open one, if `all`) until none is left. The
   // caller set q.draining.
@@ -290,7 +294,7 @@ void ProducerImpl::Release(size_t bytes) {
   }
 }
 
-std::unique_ptr<Batch> ProducerImpl::NewBatch(PartitionQueue& q) {
+std::unique_ptr<Batch> ProducerImpl::EmptyBatch(PartitionQueue& q) {
   RecordBatchOptions batch_options;
   batch_options.compression = options_.compression;
   std::unique_ptr<Batch> b;
@@ -301,8 +305,17 @@ std::unique_ptr<Batch> ProducerImpl::NewBatch(PartitionQueue& q) {
   } else {
     b = std::make_unique<Batch>(batch_options);
   }
-  b->created = SteadyClock::now();
-  b->serial = ++q.batches_opened;
+  return b;
+}
+
+void ProducerImpl::Open(PartitionQueue& q, Batch& b) {
+  b.created = SteadyClock::now();
+  b.serial = ++q.batches_opened;
+}
+
+std::unique_ptr<Batch> ProducerImpl::NewBatch(PartitionQueue& q) {
+  std::unique_ptr<Batch> b = EmptyBatch(q);
+  Open(q, *b);
   return b;
 }
 
@@ -431,6 +444,19 @@ absl::Status ProducerImpl::SendBatch(std::span<const ProducerRecord> records,
   BROOK_ASSIGN_OR_RETURN(PartitionQueue * q, QueueFor(t, first, bytes));
   BROOK_RETURN_IF_ERROR(Reserve(bytes));
   const int64_t now_ms = need_clock ? clock_->NowMs() : kNoTimestamp;
+  std::unique_ptr<Batch> b;
+  {
+    MutexLock l(&q->mu);
+    b = EmptyBatch(*q);
+  }
+  // Encoded outside the queue's lock, so other threads' Sends to the partition go on meanwhile.
+  for (const ProducerRecord& r : records) {
+    const int64_t timestamp = r.timestamp == kNoTimestamp ? now_ms : r.timestamp;
+    b->builder.Append(timestamp, r.key, r.value, r.headers);
+    b->timestamps.push_back(timestamp);
+  }
+  b->callbacks.push_back(std::move(callback));  // record 0's: it runs once for the batch
+  b->reserved_bytes = bytes;
   bool drain = false;
   {
     MutexLock l(&q->mu);
@@ -440,14 +466,7 @@ absl::Status ProducerImpl::SendBatch(std::span<const ProducerRecord> records,
     }
     // Records queued before go first, in their own batch.
     if (q->open != nullptr && !q->open->builder.empty()) q->sealed.push_back(std::move(q->open));
-    std::unique_ptr<Batch> b = NewBatch(*q);
-    for (const ProducerRecord& r : records) {
-      const int64_t timestamp = r.timestamp == kNoTimestamp ? now_ms : r.timestamp;
-      b->builder.Append(timestamp, r.key, r.value, r.headers);
-      b->timestamps.push_back(timestamp);
-    }
-    b->callbacks.push_back(std::move(callback));  // record 0's: it runs once for the batch
-    b->reserved_bytes = bytes;
+    Open(*q, *b);
     q->sealed.push_back(std::move(b));
     if (!q->draining) {
       q->draining = true;
