@@ -127,13 +127,13 @@ struct LogOptions {
   Clock* clock = nullptr;
   // Default: warnings and errors to stderr.
   Logger logger;
-  // Called after a roll sealed a segment whose data is not yet synced, so that a background
-  // thread can sync it soon (by calling Tick()), as Kafka flushes a rolled segment in the
-  // background. A Broker sets it. Without one, sealed segments wait for the next flush or Tick(),
-  // or for a roll that finds more than 8 of them waiting and syncs the older half itself, which
-  // stalls that append. Runs on the appending thread with the log's append lock held: it must be
-  // quick and must not call into the Log. Default: none.
-  std::function<void()> on_roll;
+  // Called after a roll that leaves 4 or more sealed segments unsynced: half the number at
+  // which a roll syncs the older half itself, stalling that append. A Broker sets it to have its
+  // ticker sync them now, off the appending thread, as Kafka flushes rolled segments in the
+  // background; waiting for 4 keeps small segments from costing a round of fsyncs each. Without
+  // it, sealed segments wait for the next flush or Tick(). Runs on the appending thread with the
+  // log's append lock held: it must be quick and must not call into the Log. Default: none.
+  std::function<void()> on_unsynced_segments;
 
   // OK, or InvalidArgument naming the first bad field.
   absl::Status Validate() const;

@@ -147,8 +147,9 @@ class BrokerImpl {
   // One partition's share of Tick(): Log::Tick, then a wake-up for readers of a flushed-only
   // partition whose high watermark moved. Errors are logged and returned.
   absl::Status TickPartition(Partition& p);
-  // A partition's log rolled: the ticker syncs its sealed segments soon (LogOptions::on_roll).
-  void SyncSoon(std::weak_ptr<Partition> p);
+  // A partition's log has sealed segments to sync: the ticker syncs them soon
+  // (LogOptions::on_unsynced_segments).
+  void SyncSoon(std::weak_ptr<Partition> p) ABSL_LOCKS_EXCLUDED(ticker_mu_);
 
   const std::string dir_;
   BrokerOptions options_;
@@ -169,7 +170,7 @@ class BrokerImpl {
   Mutex ticker_mu_;
   CondVar ticker_cv_;
   bool stopping_ ABSL_GUARDED_BY(ticker_mu_) = false;
-  // Partitions that rolled since the ticker last looked, each once.
+  // Partitions whose logs asked for a sync since the ticker last looked, each once.
   std::vector<std::weak_ptr<Partition>> rolled_ ABSL_GUARDED_BY(ticker_mu_);
   std::thread ticker_;
   bool cleaner_thread_ = false;
@@ -187,10 +188,11 @@ absl::StatusOr<std::shared_ptr<Partition>> BrokerImpl::OpenPartition(const std::
   log_options.create_if_missing = create;
   log_options.lock_directory = false;  // the Broker's lock covers its partitions
   // The partition does not exist yet when its log is opened; it is filled in before the
-  // partition is published, so before any append can roll the log.
+  // partition is published, so before any append can roll the log. `this` outlives every call:
+  // each log a Broker opens is closed (no more appends, so no more rolls) before it goes.
   auto self = std::make_shared<std::weak_ptr<Partition>>();
   if (options_.background_threads > 0) {
-    log_options.on_roll = [this, self] { SyncSoon(*self); };
+    log_options.on_unsynced_segments = [this, self] { SyncSoon(*self); };
   }
   std::string path = PartitionDir(topic, p);
   if (create) {
@@ -637,13 +639,12 @@ void BrokerImpl::TickerLoop() {
       if (stopping_) return;
       rolled.swap(rolled_);
     }
-    // A rolled segment is synced now, off the appending thread: left for the next tick, the
-    // sealed segments of a fast producer pile up until a roll syncs them inline, stalling it.
+    // Sealed segments a log asked to have synced are synced now, off the appending thread: left
+    // for the next tick, a fast producer's pile up until a roll syncs them inline, stalling it.
     for (const std::weak_ptr<Partition>& weak : rolled) {
       if (std::shared_ptr<Partition> p = weak.lock()) (void)TickPartition(*p);  // errors logged
     }
     if (std::chrono::steady_clock::now() < next) continue;
-    next += options_.tick_interval;
     (void)Tick();  // errors are logged by Tick
     if (!cleaner_thread_) {
       absl::StatusOr<bool> compacted = cleaner_->RunOnce();
@@ -651,7 +652,9 @@ void BrokerImpl::TickerLoop() {
         Say(LogLevel::kError, fmt::format("compaction: {}", compacted.status()));
       }
     }
-    if (std::chrono::steady_clock::now() > next) next = std::chrono::steady_clock::now();
+    // A full interval after this tick ended, however long it took: a slow tick never runs back
+    // to back with the next.
+    next = std::chrono::steady_clock::now() + options_.tick_interval;
   }
 }
 

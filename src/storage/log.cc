@@ -841,8 +841,11 @@ absl::Status LogImpl::Roll(int64_t base_offset) {
     s = SyncSealed(kUnsyncedSealedMax / 2);
     EndFlush();
     BROOK_RETURN_IF_ERROR(s);
+    unsynced = kUnsyncedSealedMax / 2;
   }
-  if (options_.on_roll) options_.on_roll();
+  if (unsynced >= kUnsyncedSealedMax / 2 && options_.on_unsynced_segments) {
+    options_.on_unsynced_segments();  // half way there: a sync in the background
+  }
   return EnforceRetentionLocked().status();
 }
 
@@ -1049,7 +1052,11 @@ absl::Status LogImpl::Tick() {
   if (p.interval.count() > 0 && flushed_offset() < end_offset() && FlushPolicyDue()) {
     BROOK_RETURN_IF_ERROR(Flush());
   }
-  if (LeadFlush()) {  // sealed segments: keep the recovery scan short
+  if (LeadFlush()) {                                // sealed segments: keep the recovery scan short
+    if (closed_.load(std::memory_order_acquire)) {  // closed while we waited for the lead
+      EndFlush();
+      return absl::OkStatus();
+    }
     absl::Status s = CheckWritable();
     if (s.ok()) s = SyncSealed(0);
     EndFlush();

@@ -143,9 +143,10 @@ TEST_CASE("A Broker with more files than max_open_files keeps to it and loses no
   REQUIRE(got == sent);
 }
 
-TEST_CASE("A Broker syncs a rolled segment soon, not at its next tick", "[broker]") {
+TEST_CASE("A Broker syncs sealed segments soon, not at its next tick", "[broker]") {
   // Left for the hourly tick, a fast producer's sealed segments would pile up until a roll
-  // found more than 8 and synced them inline, stalling that append (LogOptions::on_roll).
+  // found more than 8 and synced them inline, stalling that append. From 4 on, the Broker's
+  // ticker syncs them (LogOptions::on_unsynced_segments).
   testing::TempDir dir;
   auto broker =
       OpenBroker(dir.path(), {.background_threads = 1, .tick_interval = std::chrono::hours(1)});
@@ -156,16 +157,27 @@ TEST_CASE("A Broker syncs a rolled segment soon, not at its next tick", "[broker
           .ok());
   auto producer = MakeProducer(*broker);
   const std::string value(1000, 'v');
-  for (int i = 0; i < 40; ++i) SendSync(*producer, {.topic = "t", .value = value});
   std::shared_ptr<Partition> p = *broker->GetPartition({"t", 0});
-  REQUIRE(p->end_offset() == 40);
-  // Two rolls at least (40 KB in 16-KiB segments); the active segment stays unsynced.
+  // Sends until the log has `segments` segments (~15 records each); false if it never gets there.
+  auto fill_to = [&](size_t segments) {
+    for (int i = 0; i < 1000 && p->log().Segments().size() < segments; ++i) {
+      SendSync(*producer, {.topic = "t", .value = value});
+    }
+    return p->log().Segments().size() == segments;
+  };
+  // Three sealed segments: below the threshold, nothing is synced.
+  REQUIRE(fill_to(4));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(p->log().flushed_offset() == 0);
+  // The fourth is synced with the others, soon.
+  REQUIRE(fill_to(5));
+  const int64_t end = p->end_offset();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (p->log().flushed_offset() == 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   CHECK(p->log().flushed_offset() > 0);
-  CHECK(p->log().flushed_offset() < 40);
+  CHECK(p->log().flushed_offset() < end);  // the active segment stays unsynced
 }
 
 TEST_CASE("Broker removes partition directories its registry does not list", "[broker]") {
