@@ -135,8 +135,9 @@ class Producer {
   // `partition`, else the partitioner's choice for its key. Every record must name the same
   // topic, and no other partition. `callback` runs once: with records[0]'s metadata (record i is
   // at offset + i), or the error. One call pays once what Send pays per record (the partition
-  // choice, the queue lock, the buffer reservation, the clock, the callback), so it is the
-  // faster way to send records that are ready together. The batch may exceed batch_bytes_max
+  // choice, the buffer reservation, the clock, the callback) and encodes the records without
+  // holding the partition's queue lock, so it is the faster way to send records that are ready
+  // together. The batch may exceed batch_bytes_max
   // (it is never split), not the topic's max.message.bytes. Errors returned (nothing queued): those
   // of Send, for the records' total size; InvalidArgument for an empty span or records of
   // different topics or partitions.
