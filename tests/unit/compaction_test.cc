@@ -278,6 +278,40 @@ TEST_CASE("A compacted log checks the keys of compressed records too", "[compact
               .ok());
 }
 
+TEST_CASE("A compacted log still checks compressed batches fully, decompressing them once",
+          "[compaction]") {
+  // Append decompresses a compressed batch once, for its keys, and lets that decompression do
+  // Verify::kFull's record checks; the CRC is still checked on the bytes as sent.
+  if (!CompressionSupported(Compression::kLz4)) return;
+  using namespace batch_layout;
+  TempDir dir;
+  ManualClock clock;
+  auto log = Log::Open(dir.path(), CompactedOptions(&clock));
+  REQUIRE(log.ok());
+  const std::vector<std::byte> good = KeyedBatch({{"a", "1"}, {"b", "2"}, {"c", "3"}},
+                                                 clock.NowMs(), {.compression = Compression::kLz4});
+  auto fix_crc = [](std::vector<std::byte>& b) {
+    detail::StoreBig<uint32_t>(b.data() + kCrc,
+                               Crc32c(b.data() + kAttributes, b.size() - kAttributes));
+  };
+  // More records claimed than the compressed section holds: only the record checks see it.
+  std::vector<std::byte> lying = good;
+  detail::StoreBig<int32_t>(lying.data() + kRecordsCount, 4);
+  detail::StoreBig<int32_t>(lying.data() + kLastOffsetDelta, 3);
+  fix_crc(lying);
+  auto r = (*log)->Append(lying);
+  CHECK(GetErrorCode(r.status()) == ErrorCode::kCorruptMessage);
+  // A byte the CRC covers changed without a new CRC (the max timestamp's lowest): only the
+  // checksum sees it.
+  std::vector<std::byte> flipped = good;
+  flipped[kMaxTimestamp + 7] ^= std::byte{0x01};
+  r = (*log)->Append(flipped);
+  CHECK(GetErrorCode(r.status()) == ErrorCode::kCorruptMessage);
+  CHECK((*log)->end_offset() == 0);
+  REQUIRE((*log)->Append(good).ok());
+  CHECK((*log)->end_offset() == 3);
+}
+
 TEST_CASE("Compact on a delete-policy log fails clearly", "[compaction]") {
   TempDir dir;
   auto log = Log::Open(dir.path(), {.logger = [](LogLevel, std::string_view) {}});
