@@ -578,8 +578,9 @@ absl::StatusOr<AppendResult> LogImpl::Append(std::span<const std::byte> bytes,
     return too_large("segment_bytes_max", options_.segment_bytes_max);
   }
   // Validation needs no lock: it only reads the caller's bytes. A compacted log decompresses a
-  // compressed batch below to check its keys, and that decompression checks the records as
-  // Verify::kFull does, so Parse leaves them to it instead of decompressing the batch twice.
+  // compressed batch to check its keys (as Kafka's broker does), and that decompression checks
+  // the records as Verify::kFull does: with kFull, Parse leaves those checks to it, which then
+  // runs at once, in Parse's place, so errors come in the same order as on any other log.
   Verify verify = options.verify;
   if (verify == Verify::kFull && compacting()) {
     absl::StatusOr<RecordBatchView> header = RecordBatchView::Parse(bytes, Verify::kHeader);
@@ -590,6 +591,15 @@ absl::StatusOr<AppendResult> LogImpl::Append(std::span<const std::byte> bytes,
     return Annotate(parsed.status(), fmt::format("Append to log {}", dir_));
   }
   const RecordBatchView& batch = *parsed;
+  std::optional<std::vector<std::byte>> plain;  // the batch decompressed, for a compacted log
+  auto inflate = [&]() -> absl::Status {
+    absl::StatusOr<std::vector<std::byte>> inflated =
+        DecompressBatch(batch, kMaxDecompressedRecordsBytes);
+    if (!inflated.ok()) return Annotate(inflated.status(), fmt::format("Append to log {}", dir_));
+    plain = std::move(*inflated);
+    return absl::OkStatus();
+  };
+  if (verify != options.verify) BROOK_RETURN_IF_ERROR(inflate());
   auto invalid = [&](std::string why) {
     return WithErrorCode(absl::InvalidArgumentError(fmt::format("Append to log {}: {}", dir_, why)),
                          ErrorCode::kInvalidRecord);
@@ -612,18 +622,10 @@ absl::StatusOr<AppendResult> LogImpl::Append(std::span<const std::byte> bytes,
                     batch.producer_id(), batch.producer_epoch(), batch.base_sequence()));
   }
   if (compacting()) {
-    // Compaction keeps records by key, so every record needs one; a compressed batch's records
-    // are looked at decompressed (as Kafka's broker does for compacted topics).
-    std::optional<std::vector<std::byte>> plain;
-    RecordBatchView records = batch;
-    if (batch.compression() != Compression::kNone) {
-      // Checks the inflated records as Verify::kFull would (see above).
-      absl::StatusOr<std::vector<std::byte>> inflated =
-          DecompressBatch(batch, kMaxDecompressedRecordsBytes);
-      if (!inflated.ok()) return Annotate(inflated.status(), fmt::format("Append to log {}", dir_));
-      plain = std::move(*inflated);
-      records = *RecordBatchView::Parse(*plain, Verify::kHeader);
-    }
+    // Compaction keeps records by key, so every record needs one.
+    if (batch.compression() != Compression::kNone && !plain) BROOK_RETURN_IF_ERROR(inflate());
+    const RecordBatchView records =
+        plain ? *RecordBatchView::Parse(*plain, Verify::kHeader) : batch;
     for (const RecordView& record : records.records()) {
       if (!record.has_key()) {
         return invalid(fmt::format(

@@ -301,6 +301,18 @@ TEST_CASE("A compacted log still checks compressed batches fully, decompressing 
   fix_crc(lying);
   auto r = (*log)->Append(lying);
   CHECK(GetErrorCode(r.status()) == ErrorCode::kCorruptMessage);
+  // The same, with a last offset delta that disagrees too: the record checks still come first
+  // (kCorruptMessage, which Kafka clients retry, not kInvalidRecord), as on a delete-policy log.
+  std::vector<std::byte> both = lying;
+  detail::StoreBig<int32_t>(both.data() + kLastOffsetDelta, 2);
+  fix_crc(both);
+  CHECK(GetErrorCode((*log)->Append(both).status()) == ErrorCode::kCorruptMessage);
+  {
+    TempDir plain_dir;
+    auto plain_log = Log::Open(plain_dir.path(), {.clock = &clock});
+    REQUIRE(plain_log.ok());
+    CHECK(GetErrorCode((*plain_log)->Append(both).status()) == ErrorCode::kCorruptMessage);
+  }
   // A byte the CRC covers changed without a new CRC (the max timestamp's lowest): only the
   // checksum sees it.
   std::vector<std::byte> flipped = good;
