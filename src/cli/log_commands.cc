@@ -18,6 +18,7 @@
 #include "brook/log.h"
 #include "brook/record_batch_builder.h"
 #include "cli/commands.h"
+#include "cli/log_tail.h"
 #include "cli/text.h"
 #include "fmt/format.h"
 #include "format/compression.h"
@@ -289,61 +290,32 @@ int LogRead(const Args& args) {
   std::optional<int64_t> from = FromOffset(args, *log);
   if (!from) return 2;
   bool follow = args.Has("follow");
-  size_t segment = log->segments().empty() ? 0 : SegmentFor(*log, *from);
-  uint64_t position = 0;
-  int64_t next = *from;     // the next record offset to print
-  int64_t scanned_to = -1;  // one past the last batch scanned in this segment
-  absl::Status unreadable;  // a compressed batch that would not decompress
+  LogTail tail(std::move(log), *from);
   while (true) {
-    if (segment < log->segments().size()) {
-      int64_t expected = position == 0 ? log->segments()[segment].base_offset : scanned_to;
-      ScanResult scan = log->Scan(
-          segment, position, expected, Verify::kChecksum, [&](uint64_t, const RecordBatchView& b) {
-            unreadable = VisitRecords(b, kMaxDecompressedRecordsBytes, [&](const RecordView& r) {
-              if (r.offset() < next) return;
-              fmt::print("{}\t{}\t{}\t{}\n", r.offset(), r.timestamp(), Printable(r.key()),
-                         Printable(r.value()));
-            });
-            if (!unreadable.ok()) {
-              unreadable = Annotate(unreadable, fmt::format("batch at offset {}", b.base_offset()));
-              return false;
-            }
-            next = std::max(next, b.next_offset());
-            return true;
-          });
-      if (!unreadable.ok()) {
-        fmt::print(stderr, "brook: {}: {}\n", log->segments()[segment].path, unreadable);
-        return 1;
-      }
-      position = scan.position;
-      scanned_to = scan.next_offset;
-      std::fflush(stdout);
-      if (segment + 1 < log->segments().size() &&
-          (scan.stop == ScanStop::kEnd || scan.stop == ScanStop::kZeros)) {
-        ++segment;
-        position = 0;
-        continue;
-      }
-      bool bad = scan.stop == ScanStop::kCorrupt || scan.stop == ScanStop::kTorn;
-      if (!follow && bad) {
-        // The last segment of a log that was not closed cleanly may end in a batch a writer was
-        // copying when it died (or is copying now): the next open cuts it off, as verify says.
-        bool live_tail = segment + 1 == log->segments().size() && !log->clean_shutdown();
-        fmt::print(stderr, "brook: {}{} byte {}: {}\n",
-                   live_tail ? "note: unfinished tail of " : "", log->segments()[segment].path,
-                   scan.position, scan.problem);
-        if (!live_tail) return 1;
-      }
+    absl::StatusOr<std::optional<TailProblem>> problem = tail.Read([](const RecordView& r) {
+      fmt::print("{}\t{}\t{}\t{}\n", r.offset(), r.timestamp(), Printable(r.key()),
+                 Printable(r.value()));
+    });
+    std::fflush(stdout);
+    if (!problem.ok()) {
+      fmt::print(stderr, "brook: {}\n", problem.status());
+      return 1;
     }
-    if (!follow) return 0;
+    if (!follow) {
+      if (!*problem) return 0;
+      // The last segment of a log that was not closed cleanly may end in a batch a writer was
+      // copying when it died (or is copying now): the next open cuts it off, as verify says.
+      const TailProblem& p = **problem;
+      fmt::print(stderr, "brook: {}{} byte {}: {}\n",
+                 p.live_tail ? "note: unfinished tail of " : "", p.path, p.position, p.problem);
+      return p.live_tail ? 0 : 1;
+    }
     // A writer in another process: poll for new batches and segments.
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (absl::Status s = log->Refresh(); !s.ok()) {
+    if (absl::Status s = tail.Refresh(); !s.ok()) {
       fmt::print(stderr, "brook: {}\n", s);
       return 1;
     }
-    if (segment >= log->segments().size())
-      segment = log->segments().empty() ? 0 : SegmentFor(*log, next);
   }
 }
 
