@@ -20,12 +20,16 @@
 #include <utility>
 #include <vector>
 
+#include "broker/topic_registry.h"
 #include "brook/broker.h"
 #include "brook/consumer.h"
+#include "brook/file_system.h"
 #include "brook/producer.h"
 #include "cli/commands.h"
+#include "cli/log_tail.h"
 #include "cli/text.h"
 #include "fmt/format.h"
+#include "storage/log_inspector.h"
 #include "util/format.h"
 #include "util/status_macros.h"
 
@@ -35,13 +39,16 @@ namespace {
 // Opens the broker directory `dir`, runs `action` on it and closes it. Returns the exit code: 0,
 // or 1 after a message on stderr naming the directory (the broker's messages name the topic or
 // group; the code and Kafka error payload mean nothing at a terminal, so only the message is
-// printed). Short commands run nothing in the background (`background_threads` 0).
+// printed). Short commands run nothing in the background (`background_threads` 0). When another
+// process has the directory open, runs `in_use` instead if given.
 int WithBroker(const std::string& dir, bool create_if_missing, int background_threads,
-               const std::function<absl::Status(Broker&)>& action) {
+               const std::function<absl::Status(Broker&)>& action,
+               const std::function<int()>& in_use = nullptr) {
   absl::StatusOr<std::unique_ptr<Broker>> broker = Broker::Open(
       dir, {.create_if_missing = create_if_missing, .background_threads = background_threads});
   if (absl::IsFailedPrecondition(broker.status()) &&
       broker.status().message().find("in use") != absl::string_view::npos) {
+    if (in_use) return in_use();
     fmt::print(stderr,
                "brook: {} is open in another process (an application, or a brook consume "
                "--follow): one process at a time may open a broker directory\n",
@@ -210,9 +217,9 @@ int Produce(const Args& args) {
 
 namespace {
 
-// Turns SIGINT and SIGTERM into Consumer::Wakeup: the signals are blocked in every thread
-// (construct this before the Broker starts its threads, which inherit the mask) and one thread
-// waits for them with sigwait, so no code runs in a signal handler.
+// Turns SIGINT and SIGTERM into a call (Consumer::Wakeup) and stopped(): the signals are blocked
+// in every thread (construct this before the Broker starts its threads, which inherit the mask)
+// and one thread waits for them with sigwait, so no code runs in a signal handler.
 class SignalWakeup {
  public:
   SignalWakeup() {
@@ -225,17 +232,18 @@ class SignalWakeup {
   SignalWakeup(const SignalWakeup&) = delete;
   SignalWakeup& operator=(const SignalWakeup&) = delete;
 
-  // From now on a signal stops `consumer`, which must outlive this object.
-  void Watch(Consumer* consumer) {
-    thread_ = std::thread([this, consumer] {
+  // From now on a signal sets stopped() and calls `on_signal` (on another thread), which must
+  // stay callable until Stop().
+  void Watch(std::function<void()> on_signal) {
+    thread_ = std::thread([this, on_signal = std::move(on_signal)] {
       int signal = 0;
       sigwait(&signals_, &signal);
       if (done_.load()) return;
       stopped_.store(true);
-      consumer->Wakeup();
+      on_signal();
     });
   }
-  // No longer touches the consumer. Signals arriving later stay pending (blocked) until exit.
+  // No longer calls on_signal. Signals arriving later stay pending (blocked) until exit.
   void Stop() {
     if (!thread_.joinable()) return;
     done_.store(true);
@@ -301,6 +309,72 @@ absl::Status ConsumeLoop(Consumer& consumer, std::map<TopicPartition, int64_t>& 
   return absl::OkStatus();
 }
 
+// `brook consume` (without a group) of a directory another process has open: the topic's
+// partition logs are read as files, as `brook log read` reads a log, without the directory's lock
+// (so nothing is committed, and records a writer has not finished copying are not shown yet). The
+// registry gives the topic's partitions. Prints as ConsumeLoop does, partition by partition.
+int ConsumeFiles(const std::string& dir, const std::string& topic, bool from_beginning, bool follow,
+                 int64_t max_records, SignalWakeup& signals) {
+  auto fail = [&](const absl::Status& s) {
+    fmt::print(stderr, "brook: {}: {}\n", dir, s.message());
+    return 1;
+  };
+  absl::StatusOr<broker::TopicRegistry> registry =
+      broker::ReadTopicRegistry(FileSystem::Default(), dir);
+  if (!registry.ok()) return fail(registry.status());
+  auto it = registry->find(topic);
+  if (it == registry->end()) {
+    return fail(absl::NotFoundError(fmt::format("topic {} does not exist", topic)));
+  }
+  std::vector<std::pair<int32_t, LogTail>> tails;
+  for (int32_t p = 0; p < it->second.config.partitions; ++p) {
+    absl::StatusOr<std::unique_ptr<storage::LogInspector>> log =
+        storage::LogInspector::Open(fmt::format("{}/{}-{}", dir, topic, p));
+    if (!log.ok()) return fail(log.status());
+    const auto& segments = (*log)->segments();
+    const int64_t start = std::max(segments.empty() ? 0 : segments.front().base_offset,
+                                   (*log)->log_start_offset().value_or(0));
+    tails.emplace_back(p, LogTail(std::move(*log), start));
+    // Without --from-beginning a follower starts at the end, as Kafka's console consumer does.
+    if (follow && !from_beginning) {
+      absl::StatusOr<std::optional<TailProblem>> skipped = tails.back().second.SkipToEnd();
+      if (!skipped.ok()) return fail(skipped.status());
+    }
+  }
+  // On stderr, so the records on stdout stay parseable.
+  fmt::print(stderr,
+             "brook: {} is open in another process: reading its files without a lock (nothing "
+             "is committed; a --group needs the directory)\n",
+             dir);
+  signals.Watch([] {});
+  int64_t printed = 0;
+  while (!signals.stopped() && printed < max_records) {
+    for (auto& [partition, tail] : tails) {
+      const int32_t p = partition;
+      absl::StatusOr<std::optional<TailProblem>> problem = tail.Read([&](const RecordView& r) {
+        if (printed >= max_records) return;
+        fmt::print("{}\t{}\t{}\t{}\t{}\n", p, r.offset(), r.timestamp(), Printable(r.key()),
+                   Printable(r.value()));
+        ++printed;
+      });
+      std::fflush(stdout);
+      if (!problem.ok()) return fail(problem.status());
+      // A problem in a sealed segment is damage; in the live tail, a batch being written.
+      if (*problem && !(*problem)->live_tail && !follow) {
+        return fail(absl::DataLossError(fmt::format("{} byte {}: {}", (*problem)->path,
+                                                    (*problem)->position, (*problem)->problem)));
+      }
+    }
+    if (!follow) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (auto& [partition, tail] : tails) {
+      if (absl::Status s = tail.Refresh(); !s.ok()) return fail(s);
+    }
+  }
+  signals.Stop();
+  return 0;
+}
+
 }  // namespace
 
 int Consume(const Args& args) {
@@ -343,7 +417,7 @@ int Consume(const Args& args) {
                         for (const auto& [tp, end] : end_at_start) all.push_back(tp);
                         BROOK_RETURN_IF_ERROR(consumer->Assign(std::move(all)));
                       }
-                      signals.Watch(consumer.get());
+                      signals.Watch([c = consumer.get()] { c->Wakeup(); });
                       absl::Status status = ConsumeLoop(*consumer, end_at_start,
                                                         {.follow = follow,
                                                          .in_group = group.has_value(),
@@ -353,6 +427,11 @@ int Consume(const Args& args) {
                       // Commits what was printed (for a group) and leaves the group.
                       status.Update(consumer->Close());
                       return status;
+                    },
+                    // Another process has it: without a group, read the files.
+                    group ? std::function<int()>(nullptr) : [&] {
+                      return ConsumeFiles(dir, topic, args.Has("from-beginning"), follow, *max,
+                                          signals);
                     });
 }
 
