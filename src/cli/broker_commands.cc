@@ -348,22 +348,27 @@ int ConsumeFiles(const std::string& dir, const std::string& topic, bool from_beg
              dir);
   signals.Watch([] {});
   int64_t printed = 0;
-  while (!signals.stopped() && printed < max_records) {
+  // Checked at every record, so --max and a signal stop a long first pass too.
+  auto more = [&] { return !signals.stopped() && printed < max_records; };
+  while (more()) {
     for (auto& [partition, tail] : tails) {
       const int32_t p = partition;
       absl::StatusOr<std::optional<TailProblem>> problem = tail.Read([&](const RecordView& r) {
-        if (printed >= max_records) return;
+        if (!more()) return false;
         fmt::print("{}\t{}\t{}\t{}\t{}\n", p, r.offset(), r.timestamp(), Printable(r.key()),
                    Printable(r.value()));
         ++printed;
+        return true;
       });
       std::fflush(stdout);
       if (!problem.ok()) return fail(problem.status());
-      // A problem in a sealed segment is damage; in the live tail, a batch being written.
-      if (*problem && !(*problem)->live_tail && !follow) {
+      // A problem in a sealed segment is damage. In the last one it is a batch the application
+      // is writing now, whatever a clean-shutdown marker from before it opened says.
+      if (*problem && !(*problem)->last_segment) {
         return fail(absl::DataLossError(fmt::format("{} byte {}: {}", (*problem)->path,
                                                     (*problem)->position, (*problem)->problem)));
       }
+      if (!more()) break;
     }
     if (!follow) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

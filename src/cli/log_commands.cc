@@ -295,6 +295,7 @@ int LogRead(const Args& args) {
     absl::StatusOr<std::optional<TailProblem>> problem = tail.Read([](const RecordView& r) {
       fmt::print("{}\t{}\t{}\t{}\n", r.offset(), r.timestamp(), Printable(r.key()),
                  Printable(r.value()));
+      return true;
     });
     std::fflush(stdout);
     if (!problem.ok()) {

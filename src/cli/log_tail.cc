@@ -30,41 +30,65 @@ void LogTail::Reposition() {
 }
 
 absl::StatusOr<std::optional<TailProblem>> LogTail::Read(
-    const std::function<void(const RecordView&)>& fn) {
-  const auto& segments = log_->segments();
-  while (segment_ < segments.size()) {
-    const std::string& path = segments[segment_].path;
-    const int64_t expected = position_ == 0 ? segments[segment_].base_offset : scanned_to_;
+    const std::function<bool(const RecordView&)>& fn) {
+  return ReadBatches(&fn);
+}
+
+absl::StatusOr<std::optional<TailProblem>> LogTail::ReadBatches(
+    const std::function<bool(const RecordView&)>* fn) {
+  bool reread = false;  // a sealed segment already read again from its start
+  while (segment_ < log_->segments().size()) {
+    const std::string path = log_->segments()[segment_].path;
+    const bool resumed = position_ > 0;
+    const int64_t expected = resumed ? scanned_to_ : log_->segments()[segment_].base_offset;
     absl::Status unreadable;
+    bool stopped = false;
     ScanResult scan = log_->Scan(
         segment_, position_, expected, Verify::kChecksum,
         [&](uint64_t, const RecordBatchView& batch) {
-          unreadable = VisitRecords(batch, kMaxDecompressedRecordsBytes, [&](const RecordView& r) {
-            if (r.offset() >= next_) fn(r);
-          });
-          if (!unreadable.ok()) {
-            unreadable = Annotate(unreadable,
-                                  fmt::format("{}: batch at offset {}", path, batch.base_offset()));
-            return false;
+          if (batch.next_offset() <= next_) return true;  // read before (a segment read again)
+          if (fn != nullptr) {
+            unreadable =
+                VisitRecords(batch, kMaxDecompressedRecordsBytes, [&](const RecordView& r) {
+                  if (!stopped && r.offset() >= next_ && !(*fn)(r)) stopped = true;
+                });
+            if (!unreadable.ok()) {
+              unreadable = Annotate(
+                  unreadable, fmt::format("{}: batch at offset {}", path, batch.base_offset()));
+              return false;
+            }
           }
           next_ = std::max(next_, batch.next_offset());
-          return true;
+          return !stopped;
         });
     BROOK_RETURN_IF_ERROR(unreadable);
     position_ = scan.position;
     scanned_to_ = scan.next_offset;
-    if (segment_ + 1 < segments.size() &&
-        (scan.stop == ScanStop::kEnd || scan.stop == ScanStop::kZeros)) {
+    if (stopped) break;
+    const bool last = segment_ + 1 == log_->segments().size();
+    if (scan.stop == ScanStop::kGone) {  // deleted since it was listed: list again
+      BROOK_RETURN_IF_ERROR(Refresh());
+      continue;
+    }
+    if (!last && (scan.stop == ScanStop::kEnd || scan.stop == ScanStop::kZeros)) {
       ++segment_;
-      segment_base_ = segments[segment_].base_offset;
+      segment_base_ = log_->segments()[segment_].base_offset;
       position_ = 0;
       continue;
     }
     if (scan.stop == ScanStop::kCorrupt || scan.stop == ScanStop::kTorn) {
+      if (resumed && !last && !reread) {
+        // A sealed segment resumed mid-file: compaction may have replaced it under the same base
+        // offset, so the position means nothing now. Read it again from its start.
+        reread = true;
+        position_ = 0;
+        continue;
+      }
       return TailProblem{.path = path,
                          .position = scan.position,
                          .problem = scan.problem,
-                         .live_tail = segment_ + 1 == segments.size() && !log_->clean_shutdown()};
+                         .last_segment = last,
+                         .live_tail = last && !log_->clean_shutdown()};
     }
     break;
   }
@@ -77,7 +101,7 @@ absl::StatusOr<std::optional<TailProblem>> LogTail::SkipToEnd() {
     next_ = std::max(next_, segments.back().base_offset);
     Reposition();
   }
-  return Read([](const RecordView&) {});
+  return ReadBatches(nullptr);
 }
 
 absl::Status LogTail::Refresh() {
@@ -86,11 +110,12 @@ absl::Status LogTail::Refresh() {
   // Found by base offset: retention deleting older segments shifts the indexes.
   auto it = std::find_if(segments.begin(), segments.end(),
                          [&](const auto& s) { return s.base_offset == segment_base_; });
-  if (it != segments.end()) {
-    segment_ = static_cast<size_t>(it - segments.begin());
-  } else {
+  if (it == segments.end()) {
     Reposition();  // it went, or there was none yet
+    return absl::OkStatus();
   }
+  segment_ = static_cast<size_t>(it - segments.begin());
+  if (it->file_size < position_) position_ = 0;  // cut, or replaced by compaction: read it again
   return absl::OkStatus();
 }
 

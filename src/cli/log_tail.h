@@ -24,6 +24,8 @@ struct TailProblem {
   std::string path;       // the segment file
   uint64_t position = 0;  // of the batch in it
   std::string problem;
+  // In the log's last segment, where a live writer may be copying that batch now.
+  bool last_segment = false;
   // In the last segment of a log that was not closed cleanly: a writer may be copying that batch
   // now, or died copying it (the log's next open cuts it off).
   bool live_tail = false;
@@ -35,13 +37,17 @@ class LogTail {
   LogTail(std::unique_ptr<storage::LogInspector> log, int64_t from);
 
   // Calls `fn` for every record from next() on that the files hold as last listed, in offset
-  // order, and moves next() past them. Returns the problem that stopped it short of the end, if
-  // any. Error: a compressed batch that does not decompress (naming its file and offset).
-  absl::StatusOr<std::optional<TailProblem>> Read(const std::function<void(const RecordView&)>& fn);
-  // Skips to the end of the files as last listed, reading only the last segment.
+  // order, and moves next() past them; `fn` returning false stops it after that record's batch
+  // (next() is then past the batch). A segment deleted since it was listed is skipped (see
+  // Refresh). Returns the problem that stopped it short of the end, if any. Error: a compressed
+  // batch that does not decompress (naming its file and offset).
+  absl::StatusOr<std::optional<TailProblem>> Read(const std::function<bool(const RecordView&)>& fn);
+  // Skips to the end of the files as last listed, reading only the last segment's batch headers.
   absl::StatusOr<std::optional<TailProblem>> SkipToEnd();
   // Lists the directory again: new segments and sizes. A segment deleted meanwhile (retention)
-  // is skipped: reading goes on at the first offset still there.
+  // is skipped: reading goes on at the first offset still there. A segment that shrank (cut, or
+  // replaced by compaction under the same name) is read again from its start, skipping the
+  // records before next().
   absl::Status Refresh();
 
   // The offset of the next record to read.
@@ -51,6 +57,9 @@ class LogTail {
  private:
   // Reading goes on from the start of the segment holding next_.
   void Reposition();
+  // Read, decoding the records only when `fn` is not null.
+  absl::StatusOr<std::optional<TailProblem>> ReadBatches(
+      const std::function<bool(const RecordView&)>* fn);
 
   std::unique_ptr<storage::LogInspector> log_;
   size_t segment_ = 0;         // index into log_->segments()

@@ -64,7 +64,7 @@ ScanResult LogInspector::Scan(size_t index, uint64_t position, int64_t expected_
   ScanResult result{.position = position, .next_offset = expected_offset};
   absl::StatusOr<std::unique_ptr<File>> file = fs_->Open(segment.path, OpenMode::kReadOnly);
   if (!file.ok()) {
-    result.stop = ScanStop::kCorrupt;
+    result.stop = absl::IsNotFound(file.status()) ? ScanStop::kGone : ScanStop::kCorrupt;
     result.problem = std::string(file.status().message());
     return result;
   }

@@ -37,6 +37,7 @@ enum class ScanStop : uint8_t {
   kTorn,       // a batch runs past the end of the file or its header is cut short
   kCorrupt,    // a batch fails validation (CRC, structure, offsets)
   kCancelled,  // the callback asked to stop
+  kGone,       // the file is gone (deleted, say by retention, since the directory was listed)
 };
 
 struct ScanResult {
