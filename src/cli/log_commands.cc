@@ -50,13 +50,6 @@ std::optional<int64_t> FromOffset(const Args& args, const LogInspector& log) {
                    std::max(start, log.log_start_offset().value_or(0)));
 }
 
-// The index of the segment holding `offset`: the last one whose base is <= offset.
-size_t SegmentFor(const LogInspector& log, int64_t offset) {
-  size_t i = 0;
-  while (i + 1 < log.segments().size() && log.segments()[i + 1].base_offset <= offset) ++i;
-  return i;
-}
-
 // Opens `dir` for writing through the Log (taking its directory lock), without creating it.
 std::unique_ptr<Log> OpenLog(const std::string& dir, LogOptions options) {
   options.create_if_missing = false;

@@ -19,12 +19,15 @@ LogTail::LogTail(std::unique_ptr<storage::LogInspector> log, int64_t from)
   Reposition();
 }
 
+size_t SegmentFor(const storage::LogInspector& log, int64_t offset) {
+  size_t i = 0;
+  while (i + 1 < log.segments().size() && log.segments()[i + 1].base_offset <= offset) ++i;
+  return i;
+}
+
 void LogTail::Reposition() {
   const auto& segments = log_->segments();
-  segment_ = 0;
-  while (segment_ + 1 < segments.size() && segments[segment_ + 1].base_offset <= next_) {
-    ++segment_;
-  }
+  segment_ = SegmentFor(*log_, next_);
   segment_base_ = segments.empty() ? -1 : segments[segment_].base_offset;
   position_ = 0;
 }

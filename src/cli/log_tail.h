@@ -7,6 +7,7 @@
 #ifndef BROOK_CLI_LOG_TAIL_H_
 #define BROOK_CLI_LOG_TAIL_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -30,6 +31,10 @@ struct TailProblem {
   // now, or died copying it (the log's next open cuts it off).
   bool live_tail = false;
 };
+
+// The index of the segment of `log` holding `offset`: the last one whose base is <= offset (0 when
+// there is none).
+size_t SegmentFor(const storage::LogInspector& log, int64_t offset);
 
 class LogTail {
  public:
