@@ -15,6 +15,7 @@
 #include "brook/compression.h"
 #include "brook/record_batch_builder.h"
 #include "brook/status.h"
+#include "client/send_pace.h"
 #include "fmt/format.h"
 #include "util/format.h"
 #include "util/mutex.h"
@@ -38,9 +39,8 @@ constexpr int kBurstStart = 4;
 // Records spread over many partitions each find their partition idle, yet the Producer as a
 // whole may be sent to in a tight loop, where appending every record alone would cap it at one
 // append per record. So a burst also starts, for every partition, after kBurstStart records in a
-// row (any partitions) opened a batch within kTightGap of the one before, or of the end of its
-// inline append. (From the end: an append taking longer than kTightGap, as on a busy machine,
-// would otherwise keep a tight loop out of burst mode for good, every Send appending alone.)
+// row (any partitions) opened a batch at a tight pace: within kTightGap per record sent since
+// the previous opening or the end of its inline append (SendPace).
 constexpr std::chrono::nanoseconds kTightGap{2000};
 
 // Bytes a record adds to a batch, at most: its fields plus varint overhead.
@@ -173,19 +173,6 @@ class ProducerImpl {
   void Drain(PartitionQueue& q, bool all);
   void AppendBatch(PartitionQueue& q, Batch& batch);
   void SenderLoop();
-  // Counts, producer-wide, the records in a row that opened a batch within kTightGap of the
-  // previous one or of the end of its inline append (a heuristic: races between threads only
-  // blur it).
-  int TightStreak(SteadyClock::time_point now) {
-    const int64_t t = now.time_since_epoch().count();
-    const int64_t previous = last_send_nanos_.exchange(t, std::memory_order_relaxed);
-    const int streak =
-        t - previous <= std::chrono::nanoseconds(kTightGap).count()
-            ? std::min(tight_streak_.load(std::memory_order_relaxed) + 1, kBurstStart)
-            : 0;
-    tight_streak_.store(streak, std::memory_order_relaxed);
-    return streak;
-  }
   // With linger 0, the sender thread's look at q's open batch: when to look again (the burst
   // goes on), or nullopt to append it now.
   std::optional<SteadyClock::time_point> NextLook(PartitionQueue& q, SteadyClock::time_point now)
@@ -219,9 +206,7 @@ class ProducerImpl {
   // Topics replaced after a deletion; their queues may still be drained.
   std::vector<std::unique_ptr<TopicState>> retired_;  // guarded by topics_mu_
 
-  // Steady clock: when the last batch-opening Send started, or its inline append ended.
-  std::atomic<int64_t> last_send_nanos_{0};
-  std::atomic<int> tight_streak_{0};
+  SendPace pace_{std::chrono::nanoseconds(kTightGap).count(), kBurstStart};
   std::atomic<bool> closed_{false};
 };
 
@@ -356,6 +341,7 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
   size_t bytes = RecordBytes(record);
   BROOK_ASSIGN_OR_RETURN(PartitionQueue * q, QueueFor(t, record, bytes));
   BROOK_RETURN_IF_ERROR(Reserve(bytes));
+  pace_.Sent();
   int64_t timestamp = record.timestamp == kNoTimestamp ? clock_->NowMs() : record.timestamp;
   bool drain = false;
   bool drain_open = false;
@@ -388,7 +374,7 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
       auto now = SteadyClock::now();
       q->quick_records =
           now - q->last_append_end > kBurstGap ? 0 : std::min(q->quick_records + 1, kBurstStart);
-      const int tight = TightStreak(now);
+      const int tight = pace_.Opened(now.time_since_epoch().count());
       if (options_.burst_linger.count() == 0 ||
           (q->quick_records < kBurstStart && tight < kBurstStart)) {
         // Records arrive slowly: append this one now, for the lowest latency.
@@ -410,8 +396,7 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
   if (drain) {
     Drain(*q, drain_open);
     if (drain_open) {
-      last_send_nanos_.store(SteadyClock::now().time_since_epoch().count(),
-                             std::memory_order_relaxed);
+      pace_.AppendEnded(SteadyClock::now().time_since_epoch().count());
     }
   } else if (timer) {
     MutexLock l(&sender_mu_);
@@ -443,6 +428,7 @@ absl::Status ProducerImpl::SendBatch(std::span<const ProducerRecord> records,
   BROOK_ASSIGN_OR_RETURN(TopicState * t, Topic(first.topic));
   BROOK_ASSIGN_OR_RETURN(PartitionQueue * q, QueueFor(t, first, bytes));
   BROOK_RETURN_IF_ERROR(Reserve(bytes));
+  pace_.Sent(static_cast<int64_t>(records.size()));
   const int64_t now_ms = need_clock ? clock_->NowMs() : kNoTimestamp;
   std::unique_ptr<Batch> b;
   {
