@@ -81,7 +81,9 @@ using Logger = std::function<void(LogLevel level, std::string_view message)>;
 
 struct LogOptions {
   // A segment's data file is preallocated to this size and rolled before it would exceed it. Also
-  // the largest batch a Log can hold. Default: 64 MiB.
+  // the largest batch a Log can hold. A sealed segment keeps its preallocated length until it is
+  // synced (by a flush, Tick(), or a roll once more than 8 wait), when its files are trimmed to
+  // their contents; a roll short of disk space trims them at once. Default: 64 MiB.
   uint64_t segment_bytes_max = uint64_t{64} << 20;
   // Space for each segment's offset index (8-byte entries) and time index (12-byte entries); a
   // segment rolls when either fills. Default: 1 MiB.

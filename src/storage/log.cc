@@ -117,6 +117,9 @@ class LogImpl {
   // As the flush leader: fsyncs the sealed segments not yet synced (all but the newest `keep`)
   // and moves the recovery point and flushed offset past them.
   absl::Status SyncSealed(size_t keep);
+  // Trims the files of the sealed segments not yet synced (TrimFiles), giving back their
+  // preallocated space. Whether there were any, all trimmed.
+  bool TrimUnsynced();
   absl::Status SyncDirIfNeeded();
   bool FlushPolicyDue() const;
   absl::Status Roll(int64_t base_offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(append_mu_);
@@ -202,11 +205,12 @@ class LogImpl {
   CondVar flush_cv_;
   bool flush_leader_ ABSL_GUARDED_BY(flush_mu_) = false;
   std::atomic<bool> flush_running_{false};  // flush_leader_, readable without the lock
-  // Segments sealed by a roll whose data is not yet fsynced, oldest first. Past
-  // kUnsyncedSealedMax a roll fsyncs the older half (Kafka flushes the previous segment
+  // Segments sealed by a roll whose data is not yet fsynced, oldest first; their files are not
+  // trimmed yet either (Segment::Deactivate), so each still holds segment_bytes_max of disk.
+  // Past kUnsyncedSealedMax a roll syncs the older half (Kafka flushes the previous segment
   // asynchronously; an fsync of a whole segment inside Append stalled it for tens of ms); any
   // flush, Tick() and Close() sync them all. The recovery point moves past a segment only once
-  // it is synced.
+  // it is trimmed and synced.
   std::vector<std::shared_ptr<Segment>> unsynced_sealed_ ABSL_GUARDED_BY(flush_mu_);
   // A segment was created since the directory was last fsynced.
   bool dir_unsynced_ ABSL_GUARDED_BY(flush_mu_) = false;
@@ -766,6 +770,19 @@ absl::Status LogImpl::SyncDirIfNeeded() {
   return absl::OkStatus();
 }
 
+bool LogImpl::TrimUnsynced() {
+  std::vector<std::shared_ptr<Segment>> sealed;
+  {
+    MutexLock l(&flush_mu_);
+    sealed = unsynced_sealed_;
+  }
+  for (const auto& segment : sealed) {
+    absl::Status s = segment->TrimFiles();
+    if (!s.ok()) return false;  // the retried create reports the space problem
+  }
+  return !sealed.empty();
+}
+
 absl::Status LogImpl::SyncSealed(size_t keep) {
   std::vector<std::shared_ptr<Segment>> to_sync;
   {
@@ -781,7 +798,8 @@ absl::Status LogImpl::SyncSealed(size_t keep) {
   BROOK_RETURN_IF_ERROR(SyncDirIfNeeded());
   if (to_sync.empty()) return absl::OkStatus();
   for (const auto& segment : to_sync) {
-    absl::Status s = segment->SyncAll();
+    absl::Status s = segment->TrimFiles();  // a roll leaves that to us (see Deactivate)
+    if (s.ok()) s = segment->SyncAll();
     if (!s.ok()) return Fail(s);
   }
   // Everything below the next segment's base is on disk now.
@@ -821,11 +839,18 @@ absl::Status LogImpl::FlushTo(int64_t target) {
 
 absl::Status LogImpl::Roll(int64_t base_offset) {
   std::shared_ptr<const SegmentSet> set = snapshot();
-  BROOK_ASSIGN_OR_RETURN(std::unique_ptr<Segment> next,
-                         Segment::Create(segment_config_, base_offset, clock_->NowMs()));
-  // Trim the finished segment now, fsync it later (see unsynced_sealed_): an fdatasync of a whole
-  // segment inside Append would stall the appender for tens of milliseconds.
-  absl::Status s = set->segments.back()->Seal(/*sync=*/false);
+  absl::StatusOr<std::unique_ptr<Segment>> created =
+      Segment::Create(segment_config_, base_offset, clock_->NowMs());
+  if (absl::IsResourceExhausted(created.status()) && TrimUnsynced()) {
+    // Sealed segments not yet trimmed still hold their preallocated space: give it back, retry.
+    created = Segment::Create(segment_config_, base_offset, clock_->NowMs());
+  }
+  BROOK_RETURN_IF_ERROR(created.status());
+  std::unique_ptr<Segment> next = std::move(*created);
+  // Finish the old segment's files later, with its fsync (see unsynced_sealed_): an fdatasync of
+  // a whole segment inside Append would stall the appender for tens of milliseconds, and even
+  // trimming the files can wait milliseconds behind the journal while that fsync runs.
+  absl::Status s = set->segments.back()->Deactivate();
   if (!s.ok()) {
     next->Remove().IgnoreError();
     return Fail(s);

@@ -397,13 +397,33 @@ absl::Status Segment::SyncAll() {
   return time_index_->Sync();
 }
 
-absl::Status Segment::Seal(bool sync) {
+absl::Status Segment::Deactivate() {
   int32_t n = time_index_->entries();
   int64_t last_ts = n > 0 ? LoadBig<int64_t>(time_index_->entry(n - 1)) : kNoTimestamp;
   int64_t max_ts = max_timestamp_.load(std::memory_order_relaxed);
   if (max_ts > last_ts && max_ts != kNoTimestamp && !time_index_->full()) {
     BROOK_RETURN_IF_ERROR(AppendTimeIndexEntry(max_ts, offset_of_max_timestamp_));
   }
+  MutexLock l(&trim_mu_);
+  if (writer_ != nullptr) {
+    // No more appends: readers get readahead back. The writer's mapping goes at TrimFiles; only
+    // appends and the writer's own scans used it, and the scans use the readers' one from now on.
+    fs::Advise(reader_->data(), reader_->size(), fs::Access::kNormal);
+    reader_random_.store(false, std::memory_order_release);
+    data_.store(reader_->data(), std::memory_order_release);
+    writable_ = false;
+  }
+  untrimmed_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status Segment::TrimFiles() {
+  MutexLock l(&trim_mu_);
+  return TrimFilesLocked();
+}
+
+absl::Status Segment::TrimFilesLocked() {
+  if (!untrimmed_) return absl::OkStatus();
   // Never below the largest size ever published: after a TruncateAt a reader may still hold
   // views past the cut, and a mapped page past the end of the file would fault (SIGBUS). The
   // zeros left then read as the end of the data.
@@ -411,16 +431,17 @@ absl::Status Segment::Seal(bool sync) {
   BROOK_RETURN_IF_ERROR(offset_index_->Trim());
   BROOK_RETURN_IF_ERROR(time_index_->Trim());
   if (writer_ != nullptr) {
-    // No more appends: readers get readahead back, and the writer's mapping goes. Only appends
-    // and the writer's own scans used it; the scans use the readers' mapping from now on.
-    fs::Advise(reader_->data(), reader_->size(), fs::Access::kNormal);
-    reader_random_.store(false, std::memory_order_release);
-    data_.store(reader_->data(), std::memory_order_release);
     std::erase_if(maps_,
                   [this](const std::unique_ptr<MappedRegion>& m) { return m.get() == writer_; });
     writer_ = nullptr;
-    writable_ = false;
   }
+  untrimmed_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status Segment::Seal(bool sync) {
+  BROOK_RETURN_IF_ERROR(Deactivate());
+  BROOK_RETURN_IF_ERROR(TrimFiles());
   // Without `sync` the fsync comes later (Log::SyncSealed). Starting writeback here with
   // sync_file_range was measured: it cost the appender a third of its throughput, so the
   // kernel's flusher threads are left to it.
@@ -428,6 +449,8 @@ absl::Status Segment::Seal(bool sync) {
 }
 
 absl::Status Segment::Reactivate() {
+  MutexLock l(&trim_mu_);
+  BROOK_RETURN_IF_ERROR(TrimFilesLocked());  // the old writer's mapping goes before a new one
   BROOK_RETURN_IF_ERROR(file_->Allocate(config_.segment_bytes_max));
   BROOK_RETURN_IF_ERROR(MapData(config_.segment_bytes_max, /*writable=*/true));
   BROOK_RETURN_IF_ERROR(offset_index_->Extend());

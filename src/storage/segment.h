@@ -11,10 +11,12 @@
 // stored or pwrite'd visible through it at once, and fdatasync writes back pages dirtied either
 // way.
 //
-// Thread safety: the appender methods (Append, Seal, Reactivate, TruncateAt, Sync, Remove) are
-// called by one thread at a time, under the Log's append mutex. The reader methods (const) may be
-// called by any thread concurrently with them: size() and next_offset() are published with
-// release/acquire after the bytes they cover are written, so readers only see whole batches.
+// Thread safety: the appender methods (Append, Deactivate, Seal, Reactivate, TruncateAt, Remove)
+// are called by one thread at a time, under the Log's append mutex. The reader methods (const)
+// may be called by any thread concurrently with them: size() and next_offset() are published
+// with release/acquire after the bytes they cover are written, so readers only see whole
+// batches. Sync, SyncAll and TrimFiles may be called by a flushing thread alongside the
+// appender.
 
 #ifndef BROOK_STORAGE_SEGMENT_H_
 #define BROOK_STORAGE_SEGMENT_H_
@@ -32,6 +34,7 @@
 #include "brook/log.h"
 #include "brook/record_batch.h"
 #include "storage/index_file.h"
+#include "util/mutex.h"
 
 namespace brook::storage {
 
@@ -111,12 +114,20 @@ class Segment {
   absl::Status Append(const RecordBatchView& batch, int64_t base_offset);
   // Makes the data written so far durable (fdatasync of the .log).
   absl::Status Sync();
-  // The segment stops being active: final time-index entry, files trimmed to their contents,
-  // and (with `sync`) everything fsynced.
+  // The segment stops being active: final time-index entry, and readers get readahead back.
+  // Its files keep their preallocated length until TrimFiles: a truncate is a metadata change,
+  // and on ext4 it can wait milliseconds behind the journal commit of a concurrent fsync (the
+  // background sync of older segments), which a roll inside Append should not.
+  absl::Status Deactivate();
+  // Trims a deactivated segment's files to their contents and drops the writer's mapping; does
+  // nothing otherwise (never deactivated, already trimmed, or reactivated since). Any thread:
+  // Log::SyncSealed calls it before the fsync. Serialized with Reactivate by trim_mu_.
+  absl::Status TrimFiles();
+  // Deactivate and TrimFiles, and (with `sync`) everything fsynced.
   absl::Status Seal(bool sync);
   // fdatasync of the .log and both indexes.
   absl::Status SyncAll();
-  // Undoes Seal so appends can continue (after a truncation into this segment).
+  // Undoes Seal or Deactivate so appends can continue (after a truncation into this segment).
   absl::Status Reactivate();
   // Cuts the segment at `position` (a batch boundary), after which its next offset is
   // `next_offset`. The cut bytes are overwritten with zeros and synced.
@@ -141,6 +152,7 @@ class Segment {
   absl::Status MaybeAddIndexEntries(uint64_t position, uint64_t batch_bytes, int64_t last_offset,
                                     int64_t max_timestamp);
   absl::Status AppendTimeIndexEntry(int64_t timestamp, int64_t offset);
+  absl::Status TrimFilesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(trim_mu_);
   void ResetTimestampsFromIndex();
   std::string PathFor(std::string_view extension) const;
 
@@ -150,8 +162,12 @@ class Segment {
   std::string suffix_;  // after each file's extension: "" for a live segment
 
   std::unique_ptr<File> file_;
+  // Taken by TrimFiles (which another thread may call) and by the appender methods that change
+  // what it touches after a Deactivate: the mappings and the file's length (Reactivate).
+  Mutex trim_mu_;
+  bool untrimmed_ ABSL_GUARDED_BY(trim_mu_) = false;  // deactivated, files not yet trimmed
   // Every mapping of the file: readers' ones stay until the segment goes (readers may hold views
-  // into an old one); the writer's goes at Seal.
+  // into an old one); the writer's goes at TrimFiles.
   std::vector<std::unique_ptr<MappedRegion>> maps_;
   MappedRegion* reader_ = nullptr;  // the current readers' mapping (read-only)
   MappedRegion* writer_ = nullptr;  // the active segment's read-write mapping, or null

@@ -325,6 +325,57 @@ TEST_CASE("A full disk fails the append with ResourceExhausted and loses nothing
   CHECK((*reopened)->end_offset() == appended + 1);
 }
 
+TEST_CASE("A roll leaves the files' trim to the sync, and trims at once when short of space",
+          "[crash]") {
+  TempDir dir;
+  FaultFileSystem fs;
+  testing::ManualClock clock;
+  LogOptions options = Options(&fs, {});
+  options.segment_bytes_max = 64 << 10;
+  options.segment_age_max = std::chrono::seconds(1);
+  options.clock = &clock;
+  auto log = Log::Open(dir.path(), options);
+  REQUIRE(log.ok());
+  // Rolls by age: each sealed segment holds one small batch in a 64-KiB preallocated file.
+  auto append_then_age = [&](const std::string& value) {
+    REQUIRE((*log)->Append(MakeBatch({value})).ok());
+    clock.Advance(std::chrono::seconds(2));
+  };
+  append_then_age("0");
+  append_then_age("1");
+  std::vector<SegmentInfo> segments = (*log)->Segments();
+  REQUIRE(segments.size() == 2);
+  CHECK(std::filesystem::file_size(segments[0].path) == options.segment_bytes_max);
+  REQUIRE((*log)->Flush().ok());  // syncs the sealed segment, and trims it first
+  CHECK(std::filesystem::file_size(segments[0].path) == segments[0].size_bytes);
+
+  append_then_age("2");  // seals segment 1, untrimmed
+  segments = (*log)->Segments();
+  REQUIRE(segments.size() == 3);
+  CHECK(std::filesystem::file_size(segments[1].path) == options.segment_bytes_max);
+  // Room for half a segment more: the next roll's new file fits only once segment 1's
+  // preallocated space is given back.
+  uint64_t used = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    if (entry.is_regular_file()) used += entry.file_size();
+  }
+  fs.set_space_limit(used + options.segment_bytes_max / 2);
+  REQUIRE((*log)->Append(MakeBatch({"3"})).ok());  // rolls
+  segments = (*log)->Segments();
+  REQUIRE(segments.size() == 4);
+  CHECK(std::filesystem::file_size(segments[1].path) == segments[1].size_bytes);
+  CHECK((*log)->health().ok());
+  fs.set_space_limit(0);
+  REQUIRE((*log)->Close().ok());
+  auto reopened = Log::Open(dir.path(), options);
+  REQUIRE(reopened.ok());
+  CHECK((*reopened)->recovery_summary().clean_shutdown);
+  auto records = ReadAll(**reopened);
+  REQUIRE(records.ok());
+  REQUIRE(records->size() == 4);
+  CHECK(records->back().value == "3");
+}
+
 }  // namespace
 }  // namespace brook
 

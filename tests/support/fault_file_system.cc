@@ -1,6 +1,7 @@
 #include "support/fault_file_system.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "fmt/format.h"
 #include "util/status_macros.h"
@@ -20,7 +21,7 @@ class FaultFile final : public File {
     uint64_t length = 0;
     for (auto p : pieces) length += p.size();
     BROOK_ASSIGN_OR_RETURN(uint64_t size, file_->Size());
-    if (fs_->disk_full_ && offset + length > size) {
+    if (offset + length > size && fs_->NoSpaceLocked(path(), size, offset + length)) {
       return absl::ResourceExhaustedError(
           fmt::format("write {}: no space left (simulated)", path()));
     }
@@ -58,7 +59,7 @@ class FaultFile final : public File {
     BROOK_RETURN_IF_ERROR(fs_->CheckAlive(generation_));
     BROOK_ASSIGN_OR_RETURN(uint64_t size, file_->Size());
     if (new_size <= size) return absl::OkStatus();
-    if (fs_->disk_full_) {
+    if (fs_->NoSpaceLocked(path(), size, new_size)) {
       return absl::ResourceExhaustedError(
           fmt::format("allocate {}: no space left (simulated)", path()));
     }
@@ -250,6 +251,22 @@ void FaultFileSystem::fail_syncs(bool fail) {
 void FaultFileSystem::set_disk_full(bool full) {
   MutexLock l(&mu_);
   disk_full_ = full;
+}
+void FaultFileSystem::set_space_limit(uint64_t bytes) {
+  MutexLock l(&mu_);
+  space_limit_ = bytes;
+}
+bool FaultFileSystem::NoSpaceLocked(const std::string& path, uint64_t size,
+                                    uint64_t new_size) const {
+  if (disk_full_) return true;
+  if (space_limit_ == 0) return false;
+  uint64_t used = 0;
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::filesystem::path(path).parent_path(), ec)) {
+    if (entry.is_regular_file(ec)) used += entry.file_size(ec);
+  }
+  return used - std::min(used, size) + new_size > space_limit_;
 }
 int64_t FaultFileSystem::syncs() const {
   MutexLock l(&mu_);

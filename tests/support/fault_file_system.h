@@ -7,6 +7,7 @@
 // - crash_at_sync(n): the n-th Sync/SyncDir from now crashes instead of syncing.
 // - fail_syncs(EIO): Sync returns an I/O error (the writes stay unsynced).
 // - set_disk_full(true): Allocate and writes past a file's end fail with ResourceExhausted.
+// - set_space_limit(n): the same once the files in a file's directory would hold over n bytes.
 //
 // Stores through a MapReadWrite mapping are tracked too: such a file's durable bytes are kept
 // whole (at mapping time and at each Sync), and a crash restores them, or with an Rng keeps a
@@ -49,6 +50,10 @@ class FaultFileSystem final : public FileSystem {
   void crash_at_sync(int64_t n, std::mt19937_64* rng = nullptr);
   void fail_syncs(bool fail);
   void set_disk_full(bool full);
+  // Allocate and writes past a file's end fail with ResourceExhausted when the regular files in
+  // that file's directory (their sizes, as the real file system has them) would then exceed
+  // `bytes` in all; 0 lifts the limit.
+  void set_space_limit(uint64_t bytes);
   int64_t syncs() const;
   bool crashed() const;
   // Called at the start of every File::Sync, outside the file system's lock, with the file's
@@ -112,6 +117,10 @@ class FaultFileSystem final : public FileSystem {
   std::mt19937_64* crash_rng_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool fail_syncs_ ABSL_GUARDED_BY(mu_) = false;
   bool disk_full_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t space_limit_ ABSL_GUARDED_BY(mu_) = 0;
+  // Whether growing `path` from `size` to `new_size` bytes breaks the full disk or space limit.
+  bool NoSpaceLocked(const std::string& path, uint64_t size, uint64_t new_size) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
 };
 
 }  // namespace brook::testing
