@@ -119,6 +119,11 @@ class ConsumerImpl {
   void ApplyAssignment(const SyncGroupResult& result);
   void AddPartitions(const std::vector<TopicPartition>& partitions);
   void RemovePartitions(const std::vector<TopicPartition>& partitions);
+  // An assigned partition whose topic was deleted and created again under its name is a new
+  // partition: read it through its new handle, from a position resolved afresh (the old one,
+  // and the old topic's committed offsets, belong to the deleted topic). A deleted topic not
+  // created again keeps its handle, whose reads fail with UNKNOWN_TOPIC_OR_PARTITION.
+  void ReplaceDeletedPartitions();
   // Commits (with auto-commit) and tells the listener, then drops the partitions.
   void Revoke(const std::vector<TopicPartition>& partitions);
   // Drops every partition without committing (the member was removed).
@@ -258,6 +263,19 @@ void ConsumerImpl::AddPartitions(const std::vector<TopicPartition>& partitions) 
     if (!inserted) continue;
     it->second.partition = std::move(*p);
     it->second.partition->AddWaiter(&waiter_);
+  }
+}
+
+void ConsumerImpl::ReplaceDeletedPartitions() {
+  for (auto& [tp, a] : assigned_) {
+    if (!a.partition->deleted()) continue;
+    absl::StatusOr<std::shared_ptr<Partition>> p = broker_.GetPartition(tp);
+    if (!p.ok() || (*p)->deleted()) continue;
+    a.partition->RemoveWaiter(&waiter_);
+    a.partition = std::move(*p);
+    a.partition->AddWaiter(&waiter_);
+    a.position = -1;
+    a.cursor = Cursor{};
   }
 }
 
@@ -550,7 +568,10 @@ std::map<TopicPartition, int64_t> ConsumerImpl::Positions(
   std::map<TopicPartition, int64_t> out;
   for (const TopicPartition& tp : partitions) {
     auto it = assigned_.find(tp);
-    if (it != assigned_.end() && it->second.position >= 0) out[tp] = it->second.position;
+    // Not a deleted topic's position: a topic created again under its name would get it.
+    if (it != assigned_.end() && it->second.position >= 0 && !it->second.partition->deleted()) {
+      out[tp] = it->second.position;
+    }
   }
   return out;
 }
@@ -595,6 +616,7 @@ absl::StatusOr<ConsumerRecords> ConsumerImpl::Poll(std::chrono::milliseconds tim
       }
       BROOK_RETURN_IF_ERROR(s);
     }
+    ReplaceDeletedPartitions();
     MaybeAutoCommit();
     if (absl::Status s = Fetch(&records); !s.ok()) {
       if (records.empty()) return s;
@@ -614,6 +636,7 @@ absl::StatusOr<ConsumerRecords> ConsumerImpl::Poll(std::chrono::milliseconds tim
 }
 
 absl::StatusOr<int64_t> ConsumerImpl::Position(const TopicPartition& tp) {
+  ReplaceDeletedPartitions();
   auto it = assigned_.find(tp);
   if (it == assigned_.end()) {
     return absl::FailedPreconditionError(

@@ -655,6 +655,43 @@ TEST_CASE("Deleting a topic deletes its committed offsets and refuses reads", "[
   REQUIRE((*records)[0].value() == "new");
 }
 
+TEST_CASE("A member whose topic is deleted and created again reads the new one from its start",
+          "[group]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+  auto producer = MakeProducer(*broker);
+  for (int i = 0; i < 5; ++i) SendSync(*producer, {.topic = "t", .value = "old"});
+  auto consumer = MakeConsumer(
+      *broker,
+      {.group_id = "g", .enable_auto_commit = false, .auto_offset_reset = OffsetReset::kEarliest});
+  REQUIRE(consumer->Subscribe({"t"}).ok());
+  size_t seen = 0;
+  for (int i = 0; i < 100 && seen < 5; ++i) {
+    absl::StatusOr<ConsumerRecords> records = consumer->Poll(milliseconds(10));
+    REQUIRE(records.ok());
+    seen += records->size();
+  }
+  REQUIRE(seen == 5);
+  REQUIRE(broker->DeleteTopic("t").ok());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+  auto again = MakeProducer(*broker);
+  for (int i = 0; i < 10; ++i) SendSync(*again, {.topic = "t", .value = "new"});
+  // The position 5 belonged to the deleted topic: committing it now would make the new topic's
+  // first five records look consumed to the next member of the group.
+  REQUIRE(consumer->Commit().ok());
+  REQUIRE_FALSE(broker->coordinator().Committed("g", {{"t", 0}}).contains({"t", 0}));
+  std::vector<std::string> values;
+  for (int i = 0; i < 100 && values.size() < 10; ++i) {
+    absl::StatusOr<ConsumerRecords> records = consumer->Poll(milliseconds(10));
+    REQUIRE(records.ok());
+    for (const ConsumerRecord& r : *records) values.emplace_back(*r.value());
+  }
+  REQUIRE(values == std::vector<std::string>(10, "new"));
+  REQUIRE(consumer->Commit().ok());
+  REQUIRE(broker->coordinator().Committed("g", {{"t", 0}}).at({"t", 0}).offset == 10);
+}
+
 TEST_CASE("Committed offsets of an empty group expire by commit time after the retention",
           "[group]") {
   testing::TempDir dir;
