@@ -690,7 +690,23 @@ absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> ConsumerImpl::O
   return out;
 }
 
-absl::Status ConsumerImpl::Commit() { return Commit(Positions(assignment())); }
+absl::Status ConsumerImpl::Commit() {
+  ReplaceDeletedPartitions();
+  std::map<TopicPartition, int64_t> positions = Positions(assignment());
+  std::string deleted;  // partitions of deleted topics, whose positions Positions leaves out
+  for (const auto& [tp, a] : assigned_) {
+    if (a.position >= 0 && a.partition->deleted()) {
+      deleted += fmt::format("{}{}-{}", deleted.empty() ? "" : ", ", tp.topic, tp.partition);
+    }
+  }
+  BROOK_RETURN_IF_ERROR(Commit(positions));
+  if (deleted.empty()) return absl::OkStatus();
+  return WithErrorCode(
+      absl::NotFoundError(
+          fmt::format("group {}: {} deleted: their positions are not committed (the other {} were)",
+                      options_.group_id, deleted, positions.size())),
+      ErrorCode::kUnknownTopicOrPartition);
+}
 
 absl::Status ConsumerImpl::Commit(const std::map<TopicPartition, int64_t>& offsets) {
   if (options_.group_id.empty()) {
