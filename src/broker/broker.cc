@@ -127,6 +127,14 @@ class BrokerImpl {
   absl::StatusOr<std::shared_ptr<Partition>> OpenPartition(const std::string& topic, int32_t p,
                                                            const TopicConfig& config, bool create);
   absl::Status WriteRegistryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(topics_mu_);
+  // After a registry write failed with `cause`, with topics_ put back as it was: the failed
+  // write may have replaced the file before failing (its directory sync, say), so write topics_
+  // again. True if the registry on disk now matches topics_; otherwise registry_failed_ is set
+  // and admin changes are refused, since what a reopen would find is not known.
+  bool RestoreRegistryLocked(const absl::Status& cause)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(admin_mu_, topics_mu_);
+  // FailedPrecondition once the registry could not be restored.
+  absl::Status CheckRegistry() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(admin_mu_);
   absl::Status RemoveOrphans(const broker::TopicRegistry& registry);
   struct OpenTask {
     const std::string* topic;
@@ -164,6 +172,7 @@ class BrokerImpl {
 
   // Serializes topic creation, deletion and partition additions (registry writes).
   Mutex admin_mu_ ABSL_ACQUIRED_BEFORE(topics_mu_);
+  absl::Status registry_failed_ ABSL_GUARDED_BY(admin_mu_);
   mutable Mutex topics_mu_;
   std::map<std::string, std::shared_ptr<Topic>> topics_ ABSL_GUARDED_BY(topics_mu_);
 
@@ -387,6 +396,19 @@ absl::Status BrokerImpl::WriteRegistryLocked() {
   return broker::WriteTopicRegistry(fs_, dir_, registry);
 }
 
+bool BrokerImpl::RestoreRegistryLocked(const absl::Status& cause) {
+  absl::Status s = WriteRegistryLocked();
+  if (s.ok()) return true;
+  registry_failed_ = absl::FailedPreconditionError(fmt::format(
+      "the topic registry in {} could not be written ({}), nor restored ({}): what a reopen "
+      "finds is not known, so topics are no longer created, deleted or grown; reopen the broker",
+      dir_, cause.message(), s.message()));
+  Say(LogLevel::kError, std::string(registry_failed_.message()));
+  return false;
+}
+
+absl::Status BrokerImpl::CheckRegistry() const { return registry_failed_; }
+
 absl::Status BrokerImpl::CreateTopic(const std::string& name, TopicConfig config, bool internal) {
   if (closed_) return absl::FailedPreconditionError("broker is closed");
   if (!internal) {
@@ -402,6 +424,7 @@ absl::Status BrokerImpl::CreateTopic(const std::string& name, TopicConfig config
                          ErrorCode::kInvalidConfig);
   }
   MutexLock admin(&admin_mu_);
+  BROOK_RETURN_IF_ERROR(CheckRegistry());
   {
     MutexLock l(&topics_mu_);
     if (topics_.contains(name)) {
@@ -425,6 +448,9 @@ absl::Status BrokerImpl::CreateTopic(const std::string& name, TopicConfig config
       cleaner_->Remove(&p->log());
       (void)p->log().Close();
     }
+    // Restored or not, the directories stay: the next Open removes them as orphans unless the
+    // registry it finds lists the topic after all.
+    RestoreRegistryLocked(s);
     return s;
   }
   return absl::OkStatus();
@@ -444,11 +470,15 @@ absl::Status BrokerImpl::DeleteTopic(const std::string& name) {
     if (it->second->internal()) {
       return absl::InvalidArgumentError(fmt::format("topic {} is internal", name));
     }
+    BROOK_RETURN_IF_ERROR(CheckRegistry());
     topic = it->second;
     topics_.erase(it);
     absl::Status s = WriteRegistryLocked();
     if (!s.ok()) {
+      // The topic stays, and its data with it: if the registry could not be restored either, a
+      // reopen may not list the topic, but removing its directories now could only lose more.
       topics_.emplace(name, topic);
+      RestoreRegistryLocked(s);
       return s;
     }
   }
@@ -477,6 +507,7 @@ absl::Status BrokerImpl::DeleteTopic(const std::string& name) {
 absl::Status BrokerImpl::AddPartitions(const std::string& name, int32_t total) {
   if (closed_) return absl::FailedPreconditionError("broker is closed");
   MutexLock admin(&admin_mu_);
+  BROOK_RETURN_IF_ERROR(CheckRegistry());
   BROOK_ASSIGN_OR_RETURN(std::shared_ptr<Topic> topic, GetTopic(name));
   if (topic->internal()) {
     return absl::InvalidArgumentError(fmt::format("topic {} is internal", name));
@@ -503,10 +534,13 @@ absl::Status BrokerImpl::AddPartitions(const std::string& name, int32_t total) {
     registry[n] = broker::RegisteredTopic{n == name ? config : t->config(), t->internal()};
   }
   if (absl::Status s = broker::WriteTopicRegistry(fs_, dir_, registry); !s.ok()) {
+    // The new partitions' directories go only once the registry is known not to list them:
+    // a registry listing partitions whose directories are gone would not open.
+    const bool restored = RestoreRegistryLocked(s);
     for (auto& opened : added) {
       cleaner_->Remove(&opened->log());
       (void)opened->log().Close();
-      (void)RemoveTree(fs_, opened->log().dir());
+      if (restored) (void)RemoveTree(fs_, opened->log().dir());
     }
     return s;
   }

@@ -17,6 +17,9 @@ namespace brook {
 namespace {
 
 using std::chrono::milliseconds;
+using testing::FaultFileSystem;
+using testing::MakeProducer;
+using testing::SendSync;
 
 struct Outcome {
   bool created_a = false;
@@ -160,6 +163,67 @@ TEST_CASE("A Broker survives a crash at every sync point of topic operations and
       Check(dir.path(), &fs, max_open_files, out);
     }
   }
+}
+
+TEST_CASE("A registry write that fails after its rename is undone, so a reopen matches",
+          "[crash][broker]") {
+  // WriteChecksummedText renames the new registry into place, then syncs the directory. When
+  // that sync fails, the new registry is already the file: the Broker writes the old one back,
+  // or else a failed DeleteTopic would lose the topic's data at the next Open (its directories
+  // then look like orphans), and a failed AddPartitions would leave a registry naming
+  // partitions whose directories were removed.
+  testing::TempDir dir;
+  FaultFileSystem fs;
+  const std::string kept_value = "kept";
+  {
+    absl::StatusOr<std::unique_ptr<Broker>> broker = Broker::Open(dir.path(), CrashOptions(&fs, 0));
+    REQUIRE(broker.ok());
+    REQUIRE((*broker)->CreateTopic("t", Small(2)).ok());
+    auto producer = MakeProducer(**broker);
+    SendSync(*producer, {.topic = "t", .value = kept_value, .partition = 0});
+
+    fs.fail_dir_syncs(1);
+    CHECK_FALSE((*broker)->DeleteTopic("t").ok());
+    SendSync(*producer, {.topic = "t", .value = "after", .partition = 0});  // still there
+
+    fs.fail_dir_syncs(1);
+    CHECK_FALSE((*broker)->AddPartitions("t", 4).ok());
+    CHECK((*(*broker)->GetTopic("t"))->partition_count() == 2);
+
+    fs.fail_dir_syncs(1);
+    CHECK_FALSE((*broker)->CreateTopic("u", Small(1)).ok());
+    CHECK_FALSE((*broker)->GetTopic("u").ok());
+    REQUIRE((*broker)->Close().ok());
+  }
+  absl::StatusOr<std::unique_ptr<Broker>> reopened = Broker::Open(dir.path(), CrashOptions(&fs, 0));
+  INFO(reopened.status());
+  REQUIRE(reopened.ok());
+  absl::StatusOr<std::shared_ptr<Topic>> t = (*reopened)->GetTopic("t");
+  REQUIRE(t.ok());
+  CHECK((*t)->partition_count() == 2);
+  CHECK_FALSE((*reopened)->GetTopic("u").ok());
+  std::shared_ptr<Partition> p = *(*reopened)->GetPartition({"t", 0});
+  CHECK(p->end_offset() == 2);
+}
+
+TEST_CASE("When the registry cannot be restored either, topic changes are refused",
+          "[crash][broker]") {
+  testing::TempDir dir;
+  FaultFileSystem fs;
+  absl::StatusOr<std::unique_ptr<Broker>> broker = Broker::Open(dir.path(), CrashOptions(&fs, 0));
+  REQUIRE(broker.ok());
+  REQUIRE((*broker)->CreateTopic("t", Small(1)).ok());
+  fs.fail_dir_syncs(2);  // the write and its undo
+  CHECK_FALSE((*broker)->DeleteTopic("t").ok());
+  REQUIRE((*broker)->GetTopic("t").ok());  // its data is not removed
+  absl::Status refused = (*broker)->CreateTopic("u", Small(1));
+  INFO(refused);
+  CHECK(absl::IsFailedPrecondition(refused));
+  CHECK(absl::IsFailedPrecondition((*broker)->DeleteTopic("t")));
+  CHECK(absl::IsFailedPrecondition((*broker)->AddPartitions("t", 2)));
+  // Records still go to the topic that exists.
+  auto producer = MakeProducer(**broker);
+  SendSync(*producer, {.topic = "t", .value = "v"});
 }
 
 }  // namespace

@@ -248,6 +248,10 @@ void FaultFileSystem::fail_syncs(bool fail) {
   MutexLock l(&mu_);
   fail_syncs_ = fail;
 }
+void FaultFileSystem::fail_dir_syncs(int n) {
+  MutexLock l(&mu_);
+  fail_dir_syncs_ = n;
+}
 void FaultFileSystem::set_disk_full(bool full) {
   MutexLock l(&mu_);
   disk_full_ = full;
@@ -354,7 +358,10 @@ absl::Status FaultFileSystem::SyncDir(const std::string& path) {
   MutexLock l(&mu_);
   BROOK_RETURN_IF_ERROR(CheckAlive(generation_));
   if (CountSync()) return absl::InternalError(fmt::format("fsync {}: simulated crash", path));
-  if (fail_syncs_) return absl::InternalError(fmt::format("fsync {}: I/O error (simulated)", path));
+  if (fail_syncs_ || fail_dir_syncs_ > 0) {
+    if (fail_dir_syncs_ > 0) --fail_dir_syncs_;
+    return absl::InternalError(fmt::format("fsync {}: I/O error (simulated)", path));
+  }
   unsynced_dirs_.erase(path);  // simulated, as File::Sync
   return absl::OkStatus();
 }

@@ -6,6 +6,7 @@
 //   Log before Restart(): the files change under its mappings.
 // - crash_at_sync(n): the n-th Sync/SyncDir from now crashes instead of syncing.
 // - fail_syncs(EIO): Sync returns an I/O error (the writes stay unsynced).
+// - fail_dir_syncs(n): the next n SyncDir calls return an I/O error.
 // - set_disk_full(true): Allocate and writes past a file's end fail with ResourceExhausted.
 // - set_space_limit(n): the same once the files in a file's directory would hold over n bytes.
 //
@@ -49,6 +50,9 @@ class FaultFileSystem final : public FileSystem {
   // `rng` must outlive the crash.
   void crash_at_sync(int64_t n, std::mt19937_64* rng = nullptr);
   void fail_syncs(bool fail);
+  // The next `n` SyncDir calls fail with an I/O error, without crashing; renames and creates
+  // before them stay visible, as the kernel keeps them.
+  void fail_dir_syncs(int n);
   void set_disk_full(bool full);
   // Allocate and writes past a file's end fail with ResourceExhausted when the regular files in
   // that file's directory (their sizes, as the real file system has them) would then exceed
@@ -116,6 +120,7 @@ class FaultFileSystem final : public FileSystem {
   int64_t crash_at_ ABSL_GUARDED_BY(mu_) = 0;
   std::mt19937_64* crash_rng_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool fail_syncs_ ABSL_GUARDED_BY(mu_) = false;
+  int fail_dir_syncs_ ABSL_GUARDED_BY(mu_) = 0;
   bool disk_full_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t space_limit_ ABSL_GUARDED_BY(mu_) = 0;
   // Whether growing `path` from `size` to `new_size` bytes breaks the full disk or space limit.
