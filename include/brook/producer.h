@@ -19,15 +19,19 @@
 // Idempotence (default on): the producer gets a producer id from the Broker and numbers its
 // batches per partition, so a retried batch is never written twice and batches are never
 // reordered. An append that fails writes nothing; its records fail with the error and the next
-// batch reuses the sequence numbers.
+// batch reuses the sequence numbers. One exception: when the fsync after an append fails
+// (durability kFlushed, or a topic flush policy that was due), the records were appended and
+// readers may see them, but the outcome is unknown, as after any failed fsync: the error says
+// "appended ... but could not flush", the partition's log is failed (it refuses further appends
+// until the Broker is reopened), and a reopen keeps them only if they reached the disk.
 //
 // Acknowledgement: the callback (or future) resolves once the batch is appended — readable and
 // safe from a crash of the process — or, with durability kFlushed, on disk. Callbacks run on
 // the thread that appended the batch (a Send caller, Flush, or the linger thread); they must not
 // block for long, and must not call Flush or Close (a Send from a callback is fine while the
-// buffer has room). With linger 0, a Send that finds its partition idle appends what other
-// threads queue meanwhile before it returns, so under a steady stream from many threads one
-// Send may take several appends' time.
+// buffer has room). A Send that appends (its partition was idle, or its record filled a batch)
+// appends the batches queued up to its own, and leaves any that other threads queue meanwhile
+// to the producer's thread.
 //
 // No retries: an in-process append either wrote the batch or wrote nothing and said why, so a
 // failed batch's records get the error and the next batch reuses their sequence numbers.
@@ -36,7 +40,8 @@
 // max_block for room, then fails with ResourceExhausted.
 //
 // Thread safety: thread-safe; many threads may Send through one Producer. Close may be called
-// while other threads send: a record it does not append is refused with FailedPrecondition.
+// while other threads send: a record it does not append is refused with FailedPrecondition. A
+// second Close waits for the first to finish.
 // Close does not wait for Sends still returning, so destroy the Producer only after every
 // thread sending through it has returned. The Broker must outlive the Producer.
 #ifndef BROOK_PRODUCER_H_
@@ -68,7 +73,8 @@ struct ProducerRecord {
   std::optional<std::string_view> key;    // nullopt: no key
   std::optional<std::string_view> value;  // nullopt: a tombstone
   std::span<const Header> headers;
-  int64_t timestamp = kNoTimestamp;  // kNoTimestamp: now
+  // Milliseconds since the epoch; kNoTimestamp: now. Other negative values are refused.
+  int64_t timestamp = kNoTimestamp;
   std::optional<int32_t> partition;  // set: this partition, not the partitioner's choice
 };
 
@@ -90,9 +96,10 @@ struct ProducerOptions {
   // that arrives when the partition has been idle (no append for 20 µs) is appended at once,
   // for the lowest latency, and so is the odd record close behind it; a steady stream (4
   // records in a row within 20 µs of the partition's last append, or 4 batch-opening records in
-  // a row within 2 µs of each other across all partitions: a tight sending loop) fills batches
-  // up to batch_bytes_max, and a batch that stops growing is appended by the producer's thread
-  // within about 20-40 µs.
+  // a row across all partitions with at most 2 µs per record sent in between: a tight sending
+  // loop) fills batches up to batch_bytes_max, and a batch that stops growing is appended by
+  // the producer's thread within about 20-40 µs. Durations here and in burst_linger and
+  // max_block above 100 years count as 100 years.
   std::chrono::microseconds linger{0};
   // With linger 0: the longest a batch that keeps growing waits before it is appended. 0: never
   // wait (every record that finds the partition idle is appended alone). Default: 1 ms.
@@ -143,8 +150,9 @@ class Producer {
   // different topics or partitions.
   absl::Status SendBatch(std::span<const ProducerRecord> records, SendCallback callback);
 
-  // Appends every queued record and waits for their acknowledgements. Returns the first error
-  // an append met since the last Flush (each record's callback has its own).
+  // Appends every record queued before the call and waits for their acknowledgements (records
+  // other threads send meanwhile are not waited for, as in Kafka). Returns the first error an
+  // append met since the last Flush (each record's callback has its own).
   absl::Status Flush();
   // Flush, then refuses further sends. Idempotent.
   absl::Status Close();

@@ -54,6 +54,15 @@ size_t RecordBytes(const ProducerRecord& r) {
 
 absl::Status ClosedError() { return absl::FailedPreconditionError("producer is closed"); }
 
+// Kafka's producer refuses negative timestamps; -1 (kNoTimestamp) means "now".
+absl::Status CheckTimestamp(const ProducerRecord& r) {
+  if (r.timestamp >= 0 || r.timestamp == kNoTimestamp) return absl::OkStatus();
+  return absl::InvalidArgumentError(fmt::format(
+      "record timestamp {} for topic {}: timestamps are milliseconds since the epoch, not "
+      "negative (kNoTimestamp, -1, means now)",
+      r.timestamp, r.topic));
+}
+
 int32_t NextSequence(int32_t sequence, int32_t increment) {
   if (sequence > std::numeric_limits<int32_t>::max() - increment) {
     return increment - (std::numeric_limits<int32_t>::max() - sequence) - 1;
@@ -86,10 +95,11 @@ struct PartitionQueue {
   uint64_t batches_opened ABSL_GUARDED_BY(mu) = 0;
   uint64_t looked_at ABSL_GUARDED_BY(mu) = 0;  // a Batch::serial
   int32_t records_seen ABSL_GUARDED_BY(mu) = 0;
+  uint64_t appended_serial ABSL_GUARDED_BY(mu) = 0;  // the last batch appended (or failed)
   std::chrono::microseconds look_wait ABSL_GUARDED_BY(mu){0};
   SteadyClock::time_point last_append_end ABSL_GUARDED_BY(mu);
   int quick_records ABSL_GUARDED_BY(mu) = 0;  // in a row, within kBurstGap of the last append
-  CondVar idle;                               // signalled when draining turns false
+  CondVar idle;  // signalled when draining turns false, and after each append
   // Touched only by the drainer (draining == true).
   int32_t next_sequence = 0;
 };
@@ -168,9 +178,12 @@ class ProducerImpl {
   // Stamps `b` as q's newest batch (its open time and serial).
   void Open(PartitionQueue& q, Batch& b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q.mu);
   std::unique_ptr<Batch> NewBatch(PartitionQueue& q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q.mu);
-  // Appends the queue's sealed batches (and its open one, if `all`) until none is left. The
-  // caller set q.draining.
-  void Drain(PartitionQueue& q, bool all);
+  // Appends the queue's sealed batches (and its open one, if `all`) until none is left, or
+  // until the next one opened after batch `last_serial`: a caller's Send or Flush waits for the
+  // batches queued before it, not for every batch other threads keep queueing meanwhile. Those
+  // left over go to the sender thread. The caller set q.draining.
+  void Drain(PartitionQueue& q, bool all,
+             uint64_t last_serial = std::numeric_limits<uint64_t>::max());
   void AppendBatch(PartitionQueue& q, Batch& batch);
   void SenderLoop();
   // With linger 0, the sender thread's look at q's open batch: when to look again (the burst
@@ -202,12 +215,16 @@ class ProducerImpl {
   std::vector<std::pair<SteadyClock::time_point, PartitionQueue*>> lingering_
       ABSL_GUARDED_BY(sender_mu_);
   bool stop_sender_ ABSL_GUARDED_BY(sender_mu_) = false;
+  // Queues whose sealed batches a bounded Drain left for the sender thread.
+  std::vector<PartitionQueue*> to_drain_ ABSL_GUARDED_BY(sender_mu_);
   std::thread sender_;
   // Topics replaced after a deletion; their queues may still be drained.
   std::vector<std::unique_ptr<TopicState>> retired_;  // guarded by topics_mu_
 
   SendPace pace_{std::chrono::nanoseconds(kTightGap).count(), kBurstStart};
   std::atomic<bool> closed_{false};
+  Mutex close_mu_;
+  std::atomic<std::thread::id> closer_;  // the thread running Close
 };
 
 absl::StatusOr<TopicState*> ProducerImpl::Topic(std::string_view name) {
@@ -337,6 +354,7 @@ absl::StatusOr<PartitionQueue*> ProducerImpl::QueueFor(TopicState* t, const Prod
 
 absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callback) {
   if (closed_.load(std::memory_order_relaxed)) return ClosedError();
+  BROOK_RETURN_IF_ERROR(CheckTimestamp(record));
   BROOK_ASSIGN_OR_RETURN(TopicState * t, Topic(record.topic));
   size_t bytes = RecordBytes(record);
   BROOK_ASSIGN_OR_RETURN(PartitionQueue * q, QueueFor(t, record, bytes));
@@ -345,6 +363,7 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
   int64_t timestamp = record.timestamp == kNoTimestamp ? clock_->NowMs() : record.timestamp;
   bool drain = false;
   bool drain_open = false;
+  uint64_t drain_to = 0;  // the last batch this Send waits for
   std::optional<SteadyClock::time_point> timer;
   {
     MutexLock l(&q->mu);
@@ -366,6 +385,7 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
     b.callbacks.push_back(std::move(callback));
     b.timestamps.push_back(timestamp);
     b.reserved_bytes += bytes;
+    drain_to = q->batches_opened;
     if (!q->draining && !q->sealed.empty()) {
       // A full batch: the sender that filled it appends it.
       q->draining = true;
@@ -394,7 +414,7 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
     }
   }
   if (drain) {
-    Drain(*q, drain_open);
+    Drain(*q, drain_open, drain_to);
     if (drain_open) {
       pace_.AppendEnded(SteadyClock::now().time_since_epoch().count());
     }
@@ -422,6 +442,7 @@ absl::Status ProducerImpl::SendBatch(std::span<const ProducerRecord> records,
           i, r.topic, r.partition ? std::to_string(*r.partition) : "(any)", first.topic,
           first.partition ? std::to_string(*first.partition) : "(any)"));
     }
+    BROOK_RETURN_IF_ERROR(CheckTimestamp(r));
     bytes += RecordBytes(r);
     need_clock = need_clock || r.timestamp == kNoTimestamp;
   }
@@ -444,6 +465,7 @@ absl::Status ProducerImpl::SendBatch(std::span<const ProducerRecord> records,
   b->callbacks.push_back(std::move(callback));  // record 0's: it runs once for the batch
   b->reserved_bytes = bytes;
   bool drain = false;
+  uint64_t drain_to = 0;
   {
     MutexLock l(&q->mu);
     if (closed_.load()) {  // as in Send
@@ -453,39 +475,54 @@ absl::Status ProducerImpl::SendBatch(std::span<const ProducerRecord> records,
     // Records queued before go first, in their own batch.
     if (q->open != nullptr && !q->open->builder.empty()) q->sealed.push_back(std::move(q->open));
     Open(*q, *b);
+    drain_to = b->serial;
     q->sealed.push_back(std::move(b));
     if (!q->draining) {
       q->draining = true;
       drain = true;
     }
   }
-  if (drain) Drain(*q, /*all=*/false);
+  if (drain) Drain(*q, /*all=*/false, drain_to);
   return absl::OkStatus();
 }
 
-void ProducerImpl::Drain(PartitionQueue& q, bool all) {
+void ProducerImpl::Drain(PartitionQueue& q, bool all, uint64_t last_serial) {
   while (true) {
     std::unique_ptr<Batch> batch;
+    bool left_over = false;
     {
       MutexLock l(&q.mu);
-      if (!q.sealed.empty()) {
+      if (!q.sealed.empty() && q.sealed.front()->serial <= last_serial) {
         batch = std::move(q.sealed.front());
         q.sealed.pop_front();
-      } else if (all && q.open != nullptr && !q.open->builder.empty()) {
+      } else if (q.sealed.empty() && all && q.open != nullptr && !q.open->builder.empty() &&
+                 q.open->serial <= last_serial) {
         batch = std::move(q.open);
       } else {
+        // An open batch left over has its sender-thread timer (set by the Send that opened it
+        // while we drained); sealed ones are handed over here.
+        left_over = !q.sealed.empty();
         q.draining = false;
         q.idle.SignalAll();
-        return;
       }
+    }
+    if (batch == nullptr) {
+      if (left_over) {
+        MutexLock l(&sender_mu_);
+        to_drain_.push_back(&q);
+        sender_cv_.SignalAll();
+      }
+      return;
     }
     AppendBatch(q, *batch);
     MutexLock l(&q.mu);
     q.last_append_end = SteadyClock::now();
+    q.appended_serial = batch->serial;
     batch->callbacks.clear();
     batch->timestamps.clear();
     batch->reserved_bytes = 0;
     if (q.spare.size() < 2) q.spare.push_back(std::move(batch));
+    q.idle.SignalAll();
   }
 }
 
@@ -532,6 +569,22 @@ void ProducerImpl::SenderLoop() {
   MutexLock l(&sender_mu_);
   while (true) {
     if (stop_sender_) return;
+    if (!to_drain_.empty()) {
+      PartitionQueue* q = to_drain_.back();
+      to_drain_.pop_back();
+      sender_mu_.Unlock();
+      bool drain = false;
+      {
+        MutexLock ql(&q->mu);
+        if (!q->draining && !q->sealed.empty()) {
+          q->draining = true;
+          drain = true;
+        }
+      }
+      if (drain) Drain(*q, /*all=*/false);
+      sender_mu_.Lock();
+      continue;
+    }
     if (lingering_.empty()) {
       sender_cv_.Wait(&sender_mu_);
       continue;
@@ -612,17 +665,26 @@ void ProducerImpl::ForEachQueue(const std::function<void(PartitionQueue&)>& fn) 
 }
 
 absl::Status ProducerImpl::Flush() {
-  // Append everything queued; where another thread is draining a queue, wait for it to finish.
+  // As Kafka's flush: waits for the batches queued before the call (appending them where no
+  // other thread is), not for those other threads keep queueing meanwhile.
   ForEachQueue([this](PartitionQueue& q) {
+    uint64_t target;
+    {
+      MutexLock l(&q.mu);
+      if (q.open != nullptr && !q.open->builder.empty()) q.sealed.push_back(std::move(q.open));
+      target = q.batches_opened;
+    }
     while (true) {
       {
         MutexLock l(&q.mu);
-        while (q.draining) q.idle.WaitWithTimeout(&q.mu, std::chrono::milliseconds(10));
-        if (q.open != nullptr && !q.open->builder.empty()) q.sealed.push_back(std::move(q.open));
-        if (q.sealed.empty()) break;
+        // Every batch up to `target` not yet appended is sealed, or being appended by a drainer.
+        while (q.appended_serial < target && (q.draining || q.sealed.empty())) {
+          q.idle.WaitWithTimeout(&q.mu, std::chrono::milliseconds(10));
+        }
+        if (q.appended_serial >= target) return;
         q.draining = true;
       }
-      Drain(q, /*all=*/false);
+      Drain(q, /*all=*/false, target);
     }
   });
   MutexLock l(&error_mu_);
@@ -632,7 +694,10 @@ absl::Status ProducerImpl::Flush() {
 }
 
 absl::Status ProducerImpl::Close() {
+  if (closer_.load() == std::this_thread::get_id()) return absl::OkStatus();  // from a callback
+  MutexLock l(&close_mu_);  // a second Close returns once the first is done
   if (closed_.exchange(true)) return absl::OkStatus();
+  closer_ = std::this_thread::get_id();
   // Every queue's lock is taken after closed_ was set: a Send still in flight either queued its
   // record before (appended here) or sees closed_ under the lock and refuses it.
   absl::Status s = Flush();
@@ -662,6 +727,12 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(Broker& broker,
     return absl::InvalidArgumentError(
         "ProducerOptions.linger and burst_linger must not be negative");
   }
+  // Added to clock readings: kept far from overflowing them (milliseconds::max(), Kafka's
+  // Long.MAX_VALUE, would wrap).
+  constexpr auto kLongest = std::chrono::hours(24 * 365 * 100);
+  options.linger = std::min<std::chrono::microseconds>(options.linger, kLongest);
+  options.burst_linger = std::min<std::chrono::microseconds>(options.burst_linger, kLongest);
+  options.max_block = std::min<std::chrono::milliseconds>(options.max_block, kLongest);
   if (!CompressionSupported(options.compression)) {
     return absl::InvalidArgumentError(
         fmt::format("ProducerOptions.compression: brook was built without codec {}",

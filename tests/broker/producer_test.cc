@@ -12,6 +12,7 @@
 #include "brook/status.h"
 #include "support/broker.h"
 #include "support/catch.h"
+#include "support/fault_file_system.h"
 #include "support/temp_dir.h"
 #include "util/mutex.h"
 
@@ -127,6 +128,45 @@ TEST_CASE("A full Producer buffer makes Send wait, then fail with ResourceExhaus
   REQUIRE(sent * 500 <= 4096);
   REQUIRE(producer->Flush().ok());
   REQUIRE(producer->Send({.topic = "t", .value = value}, nullptr).ok());  // room again
+}
+
+TEST_CASE("max_block at its largest waits for room, it does not overflow into a failure",
+          "[producer]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+  auto producer = MakeProducer(*broker, {.batch_bytes_max = 4096,
+                                         .linger = std::chrono::microseconds::max(),
+                                         .buffer_bytes_max = 4096,
+                                         .max_block = milliseconds::max()});
+  const std::string value(3000, 'x');
+  REQUIRE(producer->Send({.topic = "t", .value = value}, nullptr).ok());  // fills the buffer
+  absl::Status second = absl::UnknownError("not returned");
+  std::thread sender([&] { second = producer->Send({.topic = "t", .value = value}, nullptr); });
+  // It waits: only the Flush below makes room. (Were the deadline to overflow, it would have
+  // failed with ResourceExhausted at once, and `second` would say so.)
+  std::this_thread::sleep_for(milliseconds(50));
+  REQUIRE(producer->Flush().ok());
+  sender.join();
+  INFO(second);
+  CHECK(second.ok());
+  REQUIRE(producer->Close().ok());
+}
+
+TEST_CASE("A record with a negative timestamp other than kNoTimestamp is refused", "[producer]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+  auto producer = MakeProducer(*broker);
+  CHECK(absl::IsInvalidArgument(
+      producer->Send({.topic = "t", .value = "v", .timestamp = -5}, nullptr)));
+  std::vector<ProducerRecord> batch = {{.topic = "t", .value = "a", .timestamp = 10},
+                                       {.topic = "t", .value = "b", .timestamp = -2}};
+  CHECK(absl::IsInvalidArgument(producer->SendBatch(batch, nullptr)));
+  REQUIRE(producer->Send({.topic = "t", .value = "v", .timestamp = kNoTimestamp}, nullptr).ok());
+  REQUIRE(producer->Send({.topic = "t", .value = "v", .timestamp = 0}, nullptr).ok());
+  REQUIRE(producer->Flush().ok());
+  CHECK((*broker->GetPartition({"t", 0}))->end_offset() == 2);
 }
 
 TEST_CASE("Producer errors: unknown topic, internal topic, bad partition, too large, closed",
@@ -417,6 +457,132 @@ TEST_CASE("Every record is acknowledged within burst_linger, however sends inter
     REQUIRE(f.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
     REQUIRE(f.get().ok());
   }
+}
+
+// Sends to partition 0 of "t" from another thread until stopped, or for at most 20 s (then
+// gave_up is set: whatever the test waited for did not end while the stream went on). It sends
+// batches of 1000 records, which queue faster than they are appended: a thread appending the
+// queue's batches until none is left would go on as long as the stream does.
+struct Stream {
+  explicit Stream(Producer& producer)
+      : thread([this, &producer] {
+          const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+          const std::string value(100, 's');
+          std::vector<ProducerRecord> batch(1000, {.topic = "t", .value = value, .partition = 0});
+          while (!stop.load()) {
+            if (!producer.SendBatch(batch, nullptr).ok()) break;
+            sent.fetch_add(static_cast<int64_t>(batch.size()));
+            if (std::chrono::steady_clock::now() > deadline) {
+              gave_up = true;
+              break;
+            }
+          }
+          ended = true;
+        }) {}
+  ~Stream() {
+    stop = true;
+    thread.join();
+  }
+  void WaitForSends(int64_t n) const {
+    while (sent.load() < n && !ended.load()) std::this_thread::yield();
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<bool> gave_up{false};
+  std::atomic<bool> ended{false};
+  std::atomic<int64_t> sent{0};
+  std::thread thread;
+};
+
+// A broker whose appends take at least a millisecond each: every one is synced (the producer
+// asks for kFlushed), and each sync sleeps first. Batches then queue faster than they are
+// appended, in any build.
+struct SlowAppends {
+  SlowAppends() {
+    fs.set_before_sync([](const std::string&) { std::this_thread::sleep_for(milliseconds(1)); });
+    broker = OpenBroker(dir.path(), {.background_threads = 0, .file_system = &fs});
+    // Small segments and buffer: the fault file system copies a mapped file whole at each
+    // sync, and a Flush still waits for the whole buffer queued before it.
+    REQUIRE(broker->CreateTopic("t", {.partitions = 1, .segment_bytes_max = 1 << 20}).ok());
+    producer =
+        MakeProducer(*broker, {.buffer_bytes_max = 1 << 20, .durability = Durability::kFlushed});
+  }
+  testing::TempDir dir;
+  testing::FaultFileSystem fs;
+  std::unique_ptr<Broker> broker;
+  std::unique_ptr<Producer> producer;
+};
+
+TEST_CASE("Flush waits for the records sent before it, not for those others keep sending",
+          "[producer]") {
+  SlowAppends slow;
+  std::atomic<int> acked{0};
+  {
+    Stream stream(*slow.producer);
+    stream.WaitForSends(10'000);
+    for (int i = 0; i < 100; ++i) {
+      REQUIRE(slow.producer
+                  ->Send({.topic = "t", .value = "mine", .partition = 0},
+                         [&acked](const absl::StatusOr<RecordMetadata>& r) {
+                           if (r.ok()) acked.fetch_add(1);
+                         })
+                  .ok());
+    }
+    REQUIRE(slow.producer->Flush().ok());
+    CHECK(acked.load() == 100);
+    CHECK_FALSE(stream.gave_up.load());
+  }
+  REQUIRE(slow.producer->Flush().ok());
+}
+
+TEST_CASE("A Send that appends inline returns once its own record is in, however others send",
+          "[producer]") {
+  SlowAppends slow;
+  std::unique_ptr<Stream> stream;
+  // The first record finds the partition idle and is appended by its own Send. Its callback,
+  // run inside that append, starts a stream to the same partition and lets it queue batches:
+  // the Send must then return, not go on appending the stream's batches.
+  REQUIRE(slow.producer
+              ->Send({.topic = "t", .value = "first", .partition = 0},
+                     [&](const absl::StatusOr<RecordMetadata>&) {
+                       stream = std::make_unique<Stream>(*slow.producer);
+                       stream->WaitForSends(5'000);  // half the buffer: no one appends meanwhile
+                     })
+              .ok());
+  REQUIRE(stream != nullptr);
+  CHECK_FALSE(stream->gave_up.load());
+  stream.reset();
+  REQUIRE(slow.producer->Flush().ok());
+}
+
+TEST_CASE("A second Close returns only once the first has appended everything", "[producer]") {
+  testing::TempDir dir;
+  testing::FaultFileSystem fs;
+  std::atomic<bool> syncing{false};
+  fs.set_before_sync([&](const std::string&) {
+    syncing = true;
+    std::this_thread::sleep_for(milliseconds(2));
+  });
+  auto broker = OpenBroker(dir.path(), {.background_threads = 0, .file_system = &fs});
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1, .segment_bytes_max = 1 << 20}).ok());
+  auto producer = MakeProducer(*broker, {.batch_bytes_max = 1 << 20,
+                                         .linger = std::chrono::seconds(60),
+                                         .durability = Durability::kFlushed});
+  std::atomic<int> acked{0};
+  for (int i = 0; i < 1000; ++i) {
+    REQUIRE(producer
+                ->Send({.topic = "t", .value = std::string(100, 'v')},
+                       [&acked](const absl::StatusOr<RecordMetadata>& r) {
+                         if (r.ok()) acked.fetch_add(1);
+                       })
+                .ok());
+  }
+  REQUIRE(acked.load() == 0);  // lingering
+  syncing = false;             // (opening the broker synced)
+  std::thread first([&] { CHECK(producer->Close().ok()); });
+  while (!syncing.load()) std::this_thread::yield();  // the first Close is appending
+  REQUIRE(producer->Close().ok());
+  CHECK(acked.load() == 1000);
+  first.join();
 }
 
 TEST_CASE("A burst's last batch is appended once the burst stops, long before burst_linger",
