@@ -128,6 +128,11 @@ class ConsumerImpl {
   void Revoke(const std::vector<TopicPartition>& partitions);
   // Drops every partition without committing (the member was removed).
   void LoseAll();
+  // Leaving the group: revokes the partitions if this member still owns them, or, if the
+  // coordinator already removed it (poll interval, session, fencing), reports them lost, as
+  // Kafka's onLeavePrepare does: a listener that saves its progress in on_revoked must not
+  // overwrite the new owner's.
+  void RevokeOrLoseOnLeave();
   std::map<std::string, int32_t> PartitionCounts() const;
   absl::Status ResolvePosition(const TopicPartition& tp, Assigned& a);
   absl::Status ResetPosition(const TopicPartition& tp, Assigned& a, std::string_view why);
@@ -236,7 +241,11 @@ absl::Status ConsumerImpl::Unsubscribe() {
       absl::Status s = CommitBeforeLeaving();
       if (!s.ok()) Say(LogLevel::kWarning, fmt::format("commit on unsubscribe: {}", s));
     }
-    Revoke(assignment());
+    if (!member_id_.empty()) {
+      RevokeOrLoseOnLeave();
+    } else {
+      RemovePartitions(assignment());
+    }
     if (!member_id_.empty()) {
       absl::Status s = coordinator_.Leave(options_.group_id, member_id_);
       if (!s.ok()) Say(LogLevel::kInfo, fmt::format("leaving group: {}", s));
@@ -296,6 +305,18 @@ void ConsumerImpl::Revoke(const std::vector<TopicPartition>& partitions) {
   }
   if (options_.listener.on_revoked) options_.listener.on_revoked(partitions);
   RemovePartitions(partitions);
+}
+
+void ConsumerImpl::RevokeOrLoseOnLeave() {
+  absl::Status s = coordinator_.Heartbeat(options_.group_id, member_id_, generation_, false);
+  if (Is(s, ErrorCode::kUnknownMemberId) || Is(s, ErrorCode::kIllegalGeneration) ||
+      Is(s, ErrorCode::kFencedInstanceId)) {
+    LoseAll();
+    return;
+  }
+  std::vector<TopicPartition> owned = assignment();
+  if (!owned.empty() && options_.listener.on_revoked) options_.listener.on_revoked(owned);
+  RemovePartitions(owned);
 }
 
 void ConsumerImpl::LoseAll() {
@@ -845,9 +866,7 @@ absl::Status ConsumerImpl::Close() {
       result = CommitBeforeLeaving();
       if (!result.ok()) Say(LogLevel::kWarning, fmt::format("commit on close: {}", result));
     }
-    std::vector<TopicPartition> owned = assignment();
-    if (!owned.empty() && options_.listener.on_revoked) options_.listener.on_revoked(owned);
-    RemovePartitions(owned);
+    RevokeOrLoseOnLeave();
     if (options_.group_instance_id) {
       // A static member keeps its place for session_timeout (KIP-345).
       coordinator_.StopHeartbeats(options_.group_id, member_id_);

@@ -284,6 +284,39 @@ TEST_CASE("A consumer that stops polling loses its partitions; another resumes f
   REQUIRE(!late.ok());
 }
 
+TEST_CASE("A removed member that closes reports its partitions lost, not revoked", "[group]") {
+  testing::TempDir dir;
+  testing::ManualClock clock;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions(&clock));
+  REQUIRE(broker->CreateTopic("t", {.partitions = 2}).ok());
+  auto producer = MakeProducer(*broker);
+  Fill(*producer, "t", 2, 4);
+  for (bool unsubscribe : {false, true}) {
+    CAPTURE(unsubscribe);
+    std::vector<TopicPartition> lost;
+    std::vector<TopicPartition> revoked;
+    ConsumerOptions options{.group_id = unsubscribe ? "g2" : "g1",
+                            .max_poll_interval = milliseconds(1000),
+                            .auto_offset_reset = OffsetReset::kEarliest};
+    options.listener.on_lost = [&](const std::vector<TopicPartition>& p) { lost = p; };
+    options.listener.on_revoked = [&](const std::vector<TopicPartition>& p) { revoked = p; };
+    auto slow = MakeConsumer(*broker, options);
+    REQUIRE(slow->Subscribe({"t"}).ok());
+    REQUIRE(slow->Poll(milliseconds(100)).ok());
+    REQUIRE(slow->assignment().size() == 2);
+    // It stops polling; the coordinator removes it. It learns that only when it leaves.
+    clock.Advance(milliseconds(1500));
+    REQUIRE(broker->Tick().ok());
+    if (unsubscribe) {
+      REQUIRE(slow->Unsubscribe().ok());
+    } else {
+      (void)slow->Close();  // its auto-commit is refused: it is no longer a member
+    }
+    CHECK(revoked.empty());
+    CHECK(lost.size() == 2);
+  }
+}
+
 TEST_CASE("A static member that restarts within the session timeout keeps its partitions",
           "[group]") {
   testing::TempDir dir;
