@@ -302,6 +302,14 @@ absl::Status BrokerImpl::Open() {
   coordinator_ = std::make_unique<GroupCoordinator>(std::move(coordinator_options));
   BROOK_RETURN_IF_ERROR(coordinator_->Load());
   BROOK_RETURN_IF_ERROR(coordinator_->DeleteOffsetsOfMissingTopics());
+  BROOK_RETURN_IF_ERROR(
+      coordinator_->ClampOffsetsPastEnd([this](const TopicPartition& tp) -> std::optional<int64_t> {
+        absl::StatusOr<std::shared_ptr<Topic>> topic = GetTopic(tp.topic);
+        if (!topic.ok()) return std::nullopt;
+        std::shared_ptr<Partition> p = (*topic)->partition(tp.partition);
+        if (p == nullptr) return std::nullopt;
+        return p->end_offset();
+      }));
   StartBackground();
   return absl::OkStatus();
 }

@@ -839,6 +839,29 @@ absl::Status GroupCoordinator::DeleteOffsetsOfMissingTopics() {
   return absl::OkStatus();
 }
 
+absl::Status GroupCoordinator::ClampOffsetsPastEnd(
+    const std::function<std::optional<int64_t>(const TopicPartition&)>& end_offset) {
+  std::map<std::string, OffsetMap> clamped;
+  {
+    MutexLock l(&impl_->mu);
+    for (const auto& [id, g] : impl_->groups) {
+      for (const auto& [tp, om] : g.offsets) {
+        std::optional<int64_t> end = end_offset(tp);
+        if (!end || om.offset <= *end) continue;
+        impl_->Say(LogLevel::kWarning,
+                   fmt::format("group {}: the committed offset {} of {}-{} is past its end "
+                               "offset {} (records were lost in a crash): committing {}",
+                               id, om.offset, tp.topic, tp.partition, *end, *end));
+        clamped[id][tp] = OffsetAndMetadata{*end, om.metadata};
+      }
+    }
+  }
+  for (const auto& [id, offsets] : clamped) {
+    BROOK_RETURN_IF_ERROR(Commit(id, "", -1, offsets));
+  }
+  return absl::OkStatus();
+}
+
 std::vector<GroupListing> GroupCoordinator::ListGroups() const {
   MutexLock l(&impl_->mu);
   std::vector<GroupListing> out;

@@ -147,6 +147,13 @@ class GroupCoordinator {
   // DeleteTopicOffsets for every topic with committed offsets that partition_counts does not
   // know: a crash inside DeleteTopic, after its registry write, leaves such offsets behind.
   absl::Status DeleteOffsetsOfMissingTopics();
+  // Commits `end_offset(tp)` in place of every committed offset past it. A crash of the machine
+  // can lose records a consumer read and committed past (what the OS had not yet written);
+  // once producers append again, such an offset would point into new records and skip them.
+  // Run at open, before anything appends (Kafka detects the same with leader epochs, KIP-320).
+  // `end_offset` returns nullopt for a partition it does not know.
+  absl::Status ClampOffsetsPastEnd(
+      const std::function<std::optional<int64_t>(const TopicPartition&)>& end_offset);
 
   std::vector<GroupListing> ListGroups() const;
   // Without end offsets and lag (the Broker fills those in).

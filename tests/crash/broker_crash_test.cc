@@ -7,6 +7,7 @@
 #include "brook/broker.h"
 #include "brook/consumer.h"
 #include "brook/producer.h"
+#include "group/group_coordinator.h"
 #include "support/broker.h"
 #include "support/catch.h"
 #include "support/fault_file_system.h"
@@ -224,6 +225,43 @@ TEST_CASE("When the registry cannot be restored either, topic changes are refuse
   // Records still go to the topic that exists.
   auto producer = MakeProducer(**broker);
   SendSync(*producer, {.topic = "t", .value = "v"});
+}
+
+TEST_CASE("A committed offset past what survived a crash is moved back to the end at open",
+          "[crash][group]") {
+  // The records were only appended (in the page cache) when the consumer read and committed
+  // past them; the commit was synced, the records were not. After the crash, new records
+  // take their offsets: the old commit must not make the group skip them.
+  testing::TempDir dir;
+  FaultFileSystem fs;
+  {
+    absl::StatusOr<std::unique_ptr<Broker>> broker = Broker::Open(dir.path(), CrashOptions(&fs, 0));
+    REQUIRE(broker.ok());
+    REQUIRE((*broker)->CreateTopic("t", Small(1)).ok());
+    auto producer = MakeProducer(**broker);
+    for (int i = 0; i < 10; ++i) SendSync(*producer, {.topic = "t", .value = "lost"});
+    auto consumer = testing::MakeConsumer(**broker, {.group_id = "g"});
+    REQUIRE(consumer->Assign({{"t", 0}}).ok());
+    REQUIRE(consumer->Commit({{{"t", 0}, 10}}).ok());
+    fs.SimulateCrash();
+    (void)consumer->Close();
+    (void)producer->Close();
+    (void)(*broker)->Close();
+  }
+  fs.Restart();
+  absl::StatusOr<std::unique_ptr<Broker>> broker = Broker::Open(dir.path(), CrashOptions(&fs, 0));
+  INFO(broker.status());
+  REQUIRE(broker.ok());
+  REQUIRE((*(*broker)->GetPartition({"t", 0}))->end_offset() == 0);
+  CHECK((*broker)->coordinator().Committed("g", {{"t", 0}}).at({"t", 0}).offset == 0);
+  auto producer = MakeProducer(**broker);
+  for (int i = 0; i < 15; ++i) SendSync(*producer, {.topic = "t", .value = "new"});
+  auto consumer = testing::MakeConsumer(**broker, {.group_id = "g"});
+  REQUIRE(consumer->Assign({{"t", 0}}).ok());
+  absl::StatusOr<ConsumerRecords> records = consumer->Poll(milliseconds(100));
+  REQUIRE(records.ok());
+  REQUIRE_FALSE(records->empty());
+  CHECK((*records)[0].offset() == 0);
 }
 
 }  // namespace
