@@ -307,7 +307,9 @@ absl::Status BrokerImpl::Open() {
         absl::StatusOr<std::shared_ptr<Topic>> topic = GetTopic(tp.topic);
         if (!topic.ok()) return std::nullopt;
         std::shared_ptr<Partition> p = (*topic)->partition(tp.partition);
-        if (p == nullptr) return std::nullopt;
+        // After a clean shutdown nothing was lost: a commit past the end is the committer's
+        // own doing, and the consumer's auto_offset_reset decides, as in Kafka.
+        if (p == nullptr || p->log().recovery_summary().clean_shutdown) return std::nullopt;
         return p->end_offset();
       }));
   StartBackground();

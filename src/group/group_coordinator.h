@@ -151,7 +151,7 @@ class GroupCoordinator {
   // can lose records a consumer read and committed past (what the OS had not yet written);
   // once producers append again, such an offset would point into new records and skip them.
   // Run at open, before anything appends (Kafka detects the same with leader epochs, KIP-320).
-  // `end_offset` returns nullopt for a partition it does not know.
+  // `end_offset` returns nullopt for a partition it does not know or that lost nothing.
   absl::Status ClampOffsetsPastEnd(
       const std::function<std::optional<int64_t>(const TopicPartition&)>& end_offset);
 
