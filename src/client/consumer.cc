@@ -336,7 +336,11 @@ std::map<std::string, int32_t> ConsumerImpl::PartitionCounts() const {
 
 absl::Status ConsumerImpl::JoinGroup() {
   WaitForAsyncCommits();
-  if (protocol_ == RebalanceProtocol::kEager) Revoke(assignment());
+  // Eager: every partition is revoked before the join, but the sticky assignor still needs the
+  // member's previous assignment (Kafka's StickyAssignor sends it in its subscription's user
+  // data); cooperative members keep theirs and report what they own.
+  std::vector<TopicPartition> owned = assignment();
+  if (protocol_ == RebalanceProtocol::kEager) Revoke(owned);
   JoinGroupRequest request;
   request.group_id = options_.group_id;
   request.member_id = member_id_;
@@ -346,7 +350,7 @@ absl::Status ConsumerImpl::JoinGroup() {
   request.rebalance_timeout = options_.max_poll_interval;
   request.assignors = options_.assignors;
   request.topics = subscription_;
-  request.owned_partitions = assignment();
+  request.owned_partitions = std::move(owned);
   request.owned_generation = generation_;
   request.waiter = &waiter_;
   joined_counts_ = PartitionCounts();

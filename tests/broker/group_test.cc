@@ -284,6 +284,53 @@ TEST_CASE("A consumer that stops polling loses its partitions; another resumes f
   REQUIRE(!late.ok());
 }
 
+TEST_CASE("The eager sticky assignor keeps members' partitions across a rebalance", "[group]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 6}).ok());
+  // Member ids are random, and an assignment made afresh depends on their order: several
+  // rounds, so a lucky order cannot pass for stickiness.
+  for (int round = 0; round < 5; ++round) {
+    const std::string group = "g" + std::to_string(round);
+    CAPTURE(round);
+    ConsumerOptions options{.group_id = group, .assignors = {"sticky"}};
+    auto a = MakeConsumer(*broker, options);
+    auto b = MakeConsumer(*broker, options);
+    auto c = MakeConsumer(*broker, options);
+    for (Consumer* m : {a.get(), b.get(), c.get()}) REQUIRE(m->Subscribe({"t"}).ok());
+    // Polls every member until they hold `total` partitions between them, in a stable group.
+    auto settle = [&](std::vector<Consumer*> members, size_t total) {
+      for (int i = 0; i < 1000; ++i) {
+        size_t held = 0;
+        for (Consumer* m : members) {
+          REQUIRE(m->Poll(milliseconds(0)).ok());
+          held += m->assignment().size();
+        }
+        absl::StatusOr<GroupDescription> d = broker->DescribeGroup(group);
+        if (held == total && d.ok() && d->state == GroupState::kStable) return true;
+      }
+      return false;
+    };
+    REQUIRE(settle({a.get(), b.get(), c.get()}, 6));
+    std::vector<TopicPartition> a_before = a->assignment();
+    std::vector<TopicPartition> b_before = b->assignment();
+    REQUIRE(a_before.size() == 2);
+    REQUIRE(b_before.size() == 2);
+    REQUIRE(c->Close().ok());
+    REQUIRE(settle({a.get(), b.get()}, 6));
+    std::vector<TopicPartition> a_after = a->assignment();
+    std::vector<TopicPartition> b_after = b->assignment();
+    CHECK(a_after.size() == 3);
+    CHECK(b_after.size() == 3);
+    for (const TopicPartition& tp : a_before) {
+      CHECK(std::find(a_after.begin(), a_after.end(), tp) != a_after.end());
+    }
+    for (const TopicPartition& tp : b_before) {
+      CHECK(std::find(b_after.begin(), b_after.end(), tp) != b_after.end());
+    }
+  }
+}
+
 TEST_CASE("A removed member that closes reports its partitions lost, not revoked", "[group]") {
   testing::TempDir dir;
   testing::ManualClock clock;
