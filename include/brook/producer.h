@@ -114,7 +114,8 @@ struct ProducerOptions {
   // What an acknowledgement means: appended (Kafka's acks=1 on one node) or on disk.
   // Default: kAppended.
   Durability durability = Durability::kAppended;
-  // Shared by every topic; nullptr: MakeDefaultPartitioner().
+  // Shared by every topic; nullptr: MakeDefaultPartitioner() with sticky_batch_bytes =
+  // batch_bytes_max, as Kafka's producer moves keyless records on after batch.size bytes.
   std::shared_ptr<Partitioner> partitioner;
 };
 

@@ -152,7 +152,11 @@ class ProducerImpl {
         options_(std::move(options)),
         producer_id_(producer_id),
         clock_(broker.clock()) {
-    if (options_.partitioner == nullptr) options_.partitioner = MakeDefaultPartitioner();
+    if (options_.partitioner == nullptr) {
+      // Kafka's producer moves keyless records on after batch.size bytes.
+      options_.partitioner =
+          MakeDefaultPartitioner({.sticky_batch_bytes = options_.batch_bytes_max});
+    }
     sender_ = std::thread([this] { SenderLoop(); });
   }
 

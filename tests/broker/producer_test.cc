@@ -153,6 +153,21 @@ TEST_CASE("max_block at its largest waits for room, it does not overflow into a 
   REQUIRE(producer->Close().ok());
 }
 
+TEST_CASE("Keyless records stay on a partition for batch_bytes_max bytes, as Kafka's batch.size",
+          "[producer]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 4}).ok());
+  auto producer = MakeProducer(*broker, {.batch_bytes_max = 1 << 20});
+  for (int i = 0; i < 500; ++i) {  // ~60 KB: past the partitioner's 16-KiB default
+    REQUIRE(producer->Send({.topic = "t", .value = std::string(100, 'v')}, nullptr).ok());
+  }
+  REQUIRE(producer->Flush().ok());
+  int used = 0;
+  for (int32_t p = 0; p < 4; ++p) used += (*broker->GetPartition({"t", p}))->end_offset() > 0;
+  CHECK(used == 1);
+}
+
 TEST_CASE("A record with a negative timestamp other than kNoTimestamp is refused", "[producer]") {
   testing::TempDir dir;
   auto broker = OpenBroker(dir.path());
