@@ -1,6 +1,7 @@
 #include "group/group_coordinator.h"
 
 #include <algorithm>
+#include <deque>
 #include <random>
 #include <set>
 
@@ -19,7 +20,11 @@ namespace {
 
 constexpr size_t kMaxGroupIdBytes = 255;
 constexpr size_t kMaxMetadataBytes = 4096;  // Kafka's offset.metadata.max.bytes
-constexpr size_t kMaxFencedIds = 64;
+// Replaced static member ids a group remembers, to fence a zombie instance (it gets
+// FENCED_INSTANCE_ID, not UNKNOWN_MEMBER_ID, which would make it rejoin and fence its
+// replacement in turn). The oldest are forgotten first. Kafka instead checks the instance id
+// every request carries.
+constexpr size_t kMaxFencedIds = 1024;
 
 absl::Status GroupError(absl::StatusCode code, ErrorCode kafka, std::string message) {
   return WithErrorCode(absl::Status(code, message), kafka);
@@ -70,6 +75,7 @@ struct Group {
   std::map<std::string, Member> members;
   std::map<std::string, std::string> static_members;  // instance id -> member id
   std::set<std::string> fenced;                       // replaced static member ids
+  std::deque<std::string> fenced_order;               // the same, oldest first
   int64_t rebalance_deadline_ms = 0;
   int64_t join_not_before_ms = 0;
   int64_t empty_since_ms = 0;
@@ -477,8 +483,12 @@ absl::StatusOr<std::string> GroupCoordinator::Join(const JoinGroupRequest& reque
       if (it != g.static_members.end()) {
         // A static member restarting: it takes the old member's place (and assignment).
         auto node = g.members.extract(it->second);
-        if (g.fenced.size() >= kMaxFencedIds) g.fenced.erase(g.fenced.begin());
+        if (g.fenced_order.size() >= kMaxFencedIds) {
+          g.fenced.erase(g.fenced_order.front());
+          g.fenced_order.pop_front();
+        }
         g.fenced.insert(node.key());
+        g.fenced_order.push_back(node.key());
         if (g.leader == node.key()) g.leader = id;
         node.key() = id;
         node.mapped().id = id;

@@ -687,6 +687,21 @@ TEST_CASE("A fenced static member stays fenced instead of fencing its replacemen
     REQUIRE(new_instance->Poll(milliseconds(0)).ok());
     REQUIRE(new_instance->assignment().size() == 2);
   }
+  // Many other instances restart meanwhile (each replacement remembers one more fenced id):
+  // the first zombie must still be told it is fenced, not unknown, or it would rejoin and
+  // fence worker-1's live instance.
+  auto zombie_check = MakeConsumer(*broker, options);  // replaces new_instance in turn
+  REQUIRE(zombie_check->Subscribe({"t"}).ok());
+  REQUIRE(zombie_check->Poll(milliseconds(50)).ok());
+  ConsumerOptions other = options;
+  other.group_instance_id = "worker-2";
+  for (int i = 0; i < 200; ++i) {
+    auto restarted = MakeConsumer(*broker, other);
+    REQUIRE(restarted->Subscribe({"t"}).ok());
+    REQUIRE(restarted->Poll(milliseconds(0)).ok());
+  }
+  absl::StatusOr<ConsumerRecords> still = new_instance->Poll(milliseconds(0));
+  REQUIRE(GetErrorCode(still.status()) == ErrorCode::kFencedInstanceId);
 }
 
 TEST_CASE("A member with no assignor in common with every other member is refused", "[group]") {
