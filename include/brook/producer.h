@@ -37,7 +37,8 @@
 // failed batch's records get the error and the next batch reuses their sequence numbers.
 //
 // Memory: records waiting to be appended hold at most buffer_bytes_max bytes; Send blocks up to
-// max_block for room, then fails with ResourceExhausted.
+// max_block for room, then fails with ResourceExhausted. While a Send waits, lingering batches
+// are appended at once (as Kafka's accumulator does when its memory is exhausted).
 //
 // Thread safety: thread-safe; many threads may Send through one Producer. Close may be called
 // while other threads send: a record it does not append is refused with FailedPrecondition. A

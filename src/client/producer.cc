@@ -195,6 +195,8 @@ class ProducerImpl {
   std::optional<SteadyClock::time_point> NextLook(PartitionQueue& q, SteadyClock::time_point now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(q.mu);
   void ForEachQueue(const std::function<void(PartitionQueue&)>& fn);
+  // A Send waits for buffer space: batches lingering (or in a burst) are appended at once.
+  bool exhausted() const { return buffer_waiters_.load(std::memory_order_relaxed) > 0; }
 
   Broker& broker_;
   ProducerOptions options_;
@@ -274,8 +276,14 @@ bool ProducerImpl::TryReserve(size_t bytes) {
 absl::Status ProducerImpl::Reserve(size_t bytes) {
   if (TryReserve(bytes)) return absl::OkStatus();
   auto deadline = SteadyClock::now() + options_.max_block;
-  MutexLock l(&buffer_mu_);
   buffer_waiters_.fetch_add(1);
+  {
+    // As Kafka's accumulator when its memory is exhausted: lingering batches go out now, since
+    // appending them is what makes room (the sender thread sees buffer_waiters_).
+    MutexLock s(&sender_mu_);
+    sender_cv_.SignalAll();
+  }
+  MutexLock l(&buffer_mu_);
   absl::Status result;
   while (!TryReserve(bytes)) {
     auto now = SteadyClock::now();
@@ -595,7 +603,7 @@ void ProducerImpl::SenderLoop() {
     }
     auto earliest = std::min_element(lingering_.begin(), lingering_.end());
     auto now = SteadyClock::now();
-    if (earliest->first > now) {
+    if (earliest->first > now && !exhausted()) {
       sender_cv_.WaitWithTimeout(&sender_mu_, earliest->first - now);
       continue;
     }
@@ -631,7 +639,7 @@ void ProducerImpl::SenderLoop() {
 
 std::optional<SteadyClock::time_point> ProducerImpl::NextLook(PartitionQueue& q,
                                                               SteadyClock::time_point now) {
-  if (options_.linger.count() > 0 || q.open == nullptr || q.open->builder.empty()) {
+  if (options_.linger.count() > 0 || q.open == nullptr || q.open->builder.empty() || exhausted()) {
     return std::nullopt;
   }
   const Batch* batch = q.open.get();
