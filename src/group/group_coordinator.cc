@@ -769,7 +769,19 @@ absl::Status GroupCoordinator::Step() {
     absl::Status s = impl_->ExpireOffsets(id);
     if (!s.ok() && first.ok()) first = s;
   }
+  // A group with no members and no offsets is dead (Kafka removes it too): without this, every
+  // refused join or commit under a new group id would leave an entry for good.
+  MutexLock l(&impl_->mu);
+  std::erase_if(impl_->groups, [](const auto& entry) {
+    const Group& g = entry.second;
+    return g.state == GroupState::kEmpty && g.members.empty() && g.offsets.empty();
+  });
   return first;
+}
+
+size_t GroupCoordinator::group_count() const {
+  MutexLock l(&impl_->mu);
+  return impl_->groups.size();
 }
 
 absl::Status GroupCoordinator::Impl::ExpireOffsets(const std::string& group_id) {

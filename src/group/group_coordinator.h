@@ -156,6 +156,8 @@ class GroupCoordinator {
       const std::function<std::optional<int64_t>(const TopicPartition&)>& end_offset);
 
   std::vector<GroupListing> ListGroups() const;
+  // Groups held in memory, dead ones not yet removed by Step included (for tests).
+  size_t group_count() const;
   // Without end offsets and lag (the Broker fills those in).
   absl::StatusOr<GroupDescription> DescribeGroup(const std::string& group_id) const;
   absl::Status DeleteGroup(const std::string& group_id);

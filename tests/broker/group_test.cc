@@ -284,6 +284,24 @@ TEST_CASE("A consumer that stops polling loses its partitions; another resumes f
   REQUIRE(!late.ok());
 }
 
+TEST_CASE("Refused joins and commits under new group ids leave nothing behind", "[group]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+  const size_t before = broker->coordinator().group_count();
+  for (int i = 0; i < 1000; ++i) {
+    const std::string group = "g" + std::to_string(i);
+    detail::OffsetMap offsets{{{"t", 0}, {.offset = 1}}};
+    CHECK_FALSE(broker->coordinator().Commit(group, "nobody", 1, offsets).ok());
+  }
+  REQUIRE(broker->Tick().ok());
+  CHECK(broker->coordinator().group_count() == before);
+  // A group that has offsets stays.
+  REQUIRE(broker->coordinator().Commit("kept", "", -1, {{{"t", 0}, {.offset = 1}}}).ok());
+  REQUIRE(broker->Tick().ok());
+  CHECK(broker->coordinator().group_count() == before + 1);
+}
+
 TEST_CASE("The eager sticky assignor keeps members' partitions across a rebalance", "[group]") {
   testing::TempDir dir;
   auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
