@@ -338,9 +338,17 @@ absl::Status ConsumerImpl::JoinGroup() {
   WaitForAsyncCommits();
   // Eager: every partition is revoked before the join, but the sticky assignor still needs the
   // member's previous assignment (Kafka's StickyAssignor sends it in its subscription's user
-  // data); cooperative members keep theirs and report what they own.
+  // data); cooperative members keep theirs and report what they own. Not when the group may
+  // choose cooperative-sticky (an eager member listing it beside an eager assignor, Kafka's
+  // upgrade path): that assignor would take the reported partitions as still held, withhold
+  // them from their new owners until a revocation this member never makes, and leave them
+  // unowned.
   std::vector<TopicPartition> owned = assignment();
-  if (protocol_ == RebalanceProtocol::kEager) Revoke(owned);
+  if (protocol_ == RebalanceProtocol::kEager) {
+    Revoke(owned);
+    const std::vector<std::string>& names = options_.assignors;
+    if (std::find(names.begin(), names.end(), "cooperative-sticky") != names.end()) owned.clear();
+  }
   JoinGroupRequest request;
   request.group_id = options_.group_id;
   request.member_id = member_id_;
@@ -672,6 +680,7 @@ absl::StatusOr<int64_t> ConsumerImpl::Position(const TopicPartition& tp) {
 }
 
 absl::Status ConsumerImpl::Seek(const TopicPartition& tp, int64_t offset) {
+  ReplaceDeletedPartitions();  // else the next Poll's swap would undo this seek
   auto it = assigned_.find(tp);
   if (it == assigned_.end()) {
     return absl::FailedPreconditionError(
@@ -685,6 +694,7 @@ absl::Status ConsumerImpl::Seek(const TopicPartition& tp, int64_t offset) {
 }
 
 absl::Status ConsumerImpl::SeekTo(const std::vector<TopicPartition>& partitions, bool beginning) {
+  ReplaceDeletedPartitions();
   std::vector<TopicPartition> targets = partitions.empty() ? assignment() : partitions;
   for (const TopicPartition& tp : targets) {
     auto it = assigned_.find(tp);

@@ -349,6 +349,55 @@ TEST_CASE("The eager sticky assignor keeps members' partitions across a rebalanc
   }
 }
 
+TEST_CASE("Eager members that also list cooperative-sticky leave no partition unowned", "[group]") {
+  // Kafka's first upgrade step: members list {"cooperative-sticky", "range"}, so they rebalance
+  // eagerly while the group picks cooperative-sticky. Reporting their pre-revoke assignment as
+  // owned would make it withhold those partitions from a newcomer for good.
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 4}).ok());
+  ConsumerOptions options{.group_id = "g", .assignors = {"cooperative-sticky", "range"}};
+  auto a = MakeConsumer(*broker, options);
+  auto b = MakeConsumer(*broker, options);
+  auto settle = [&](std::vector<Consumer*> members, size_t total) {
+    for (int i = 0; i < 1000; ++i) {
+      size_t held = 0;
+      for (Consumer* m : members) {
+        REQUIRE(m->Poll(milliseconds(0)).ok());
+        held += m->assignment().size();
+      }
+      absl::StatusOr<GroupDescription> d = broker->DescribeGroup("g");
+      if (held == total && d.ok() && d->state == GroupState::kStable) return true;
+    }
+    return false;
+  };
+  REQUIRE(a->Subscribe({"t"}).ok());
+  REQUIRE(settle({a.get()}, 4));
+  REQUIRE(b->Subscribe({"t"}).ok());
+  CHECK(settle({a.get(), b.get()}, 4));
+  CHECK(b->assignment().size() == 2);
+}
+
+TEST_CASE("A Seek on a topic deleted and created again applies to the new topic", "[group]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+  auto consumer = MakeConsumer(
+      *broker,
+      {.group_id = "g", .enable_auto_commit = false, .auto_offset_reset = OffsetReset::kLatest});
+  REQUIRE(consumer->Assign({{"t", 0}}).ok());
+  REQUIRE(consumer->Poll(milliseconds(0)).ok());
+  REQUIRE(broker->DeleteTopic("t").ok());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+  auto producer = MakeProducer(*broker);
+  for (int i = 0; i < 3; ++i) SendSync(*producer, {.topic = "t", .value = std::to_string(i)});
+  REQUIRE(consumer->Seek({"t", 0}, 0).ok());
+  absl::StatusOr<ConsumerRecords> records = consumer->Poll(milliseconds(100));
+  REQUIRE(records.ok());
+  REQUIRE(records->size() == 3);
+  CHECK((*records)[0].offset() == 0);
+}
+
 TEST_CASE("A removed member that closes reports its partitions lost, not revoked", "[group]") {
   testing::TempDir dir;
   testing::ManualClock clock;
