@@ -581,19 +581,25 @@ void ProducerImpl::SenderLoop() {
   MutexLock l(&sender_mu_);
   while (true) {
     if (stop_sender_) return;
-    if (!to_drain_.empty()) {
-      PartitionQueue* q = to_drain_.back();
-      to_drain_.pop_back();
+    auto due = std::min_element(lingering_.begin(), lingering_.end());
+    if (!to_drain_.empty() &&
+        (due == lingering_.end() || (due->first > SteadyClock::now() && !exhausted()))) {
+      // Oldest first, each up to the batches queued when it is picked up (the rest comes back
+      // here), so a hot partition cannot hold up the timers of the others.
+      PartitionQueue* q = to_drain_.front();
+      to_drain_.erase(to_drain_.begin());
       sender_mu_.Unlock();
       bool drain = false;
+      uint64_t drain_to = 0;
       {
         MutexLock ql(&q->mu);
         if (!q->draining && !q->sealed.empty()) {
           q->draining = true;
           drain = true;
+          drain_to = q->batches_opened;
         }
       }
-      if (drain) Drain(*q, /*all=*/false);
+      if (drain) Drain(*q, /*all=*/false, drain_to);
       sender_mu_.Lock();
       continue;
     }
@@ -621,6 +627,7 @@ void ProducerImpl::SenderLoop() {
       lingering_.emplace_back(*look_again, q);
       continue;
     }
+    uint64_t drain_to = 0;
     {
       MutexLock ql(&q->mu);
       q->timer_set = false;
@@ -630,9 +637,10 @@ void ProducerImpl::SenderLoop() {
       if (!q->draining && !q->sealed.empty()) {
         q->draining = true;
         drain = true;
+        drain_to = q->batches_opened;
       }
     }
-    if (drain) Drain(*q, /*all=*/false);
+    if (drain) Drain(*q, /*all=*/false, drain_to);
     sender_mu_.Lock();
   }
 }

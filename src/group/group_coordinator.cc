@@ -774,7 +774,9 @@ absl::Status GroupCoordinator::Step() {
   MutexLock l(&impl_->mu);
   std::erase_if(impl_->groups, [](const auto& entry) {
     const Group& g = entry.second;
-    return g.state == GroupState::kEmpty && g.members.empty() && g.offsets.empty();
+    // Static members' fencing state stays: a zombie instance must still be fenced.
+    return g.state == GroupState::kEmpty && g.members.empty() && g.offsets.empty() &&
+           g.static_members.empty() && g.fenced.empty();
   });
   return first;
 }
