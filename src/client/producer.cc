@@ -190,6 +190,9 @@ class ProducerImpl {
              uint64_t last_serial = std::numeric_limits<uint64_t>::max());
   void AppendBatch(PartitionQueue& q, Batch& batch);
   void SenderLoop();
+  // The sender thread's drain of q (after sealing its open batch, with `seal_open`; the timer
+  // that fired is then spent): the batches queued so far, unless another thread is draining.
+  void DrainSealed(PartitionQueue& q, bool seal_open);
   // With linger 0, the sender thread's look at q's open batch: when to look again (the burst
   // goes on), or nullopt to append it now.
   std::optional<SteadyClock::time_point> NextLook(PartitionQueue& q, SteadyClock::time_point now)
@@ -589,17 +592,7 @@ void ProducerImpl::SenderLoop() {
       PartitionQueue* q = to_drain_.front();
       to_drain_.erase(to_drain_.begin());
       sender_mu_.Unlock();
-      bool drain = false;
-      uint64_t drain_to = 0;
-      {
-        MutexLock ql(&q->mu);
-        if (!q->draining && !q->sealed.empty()) {
-          q->draining = true;
-          drain = true;
-          drain_to = q->batches_opened;
-        }
-      }
-      if (drain) Drain(*q, /*all=*/false, drain_to);
+      DrainSealed(*q, /*seal_open=*/false);
       sender_mu_.Lock();
       continue;
     }
@@ -616,7 +609,6 @@ void ProducerImpl::SenderLoop() {
     PartitionQueue* q = earliest->second;
     lingering_.erase(earliest);
     sender_mu_.Unlock();
-    bool drain = false;
     std::optional<SteadyClock::time_point> look_again;
     {
       MutexLock ql(&q->mu);
@@ -627,22 +619,24 @@ void ProducerImpl::SenderLoop() {
       lingering_.emplace_back(*look_again, q);
       continue;
     }
-    uint64_t drain_to = 0;
-    {
-      MutexLock ql(&q->mu);
-      q->timer_set = false;
-      if (q->open != nullptr && !q->open->builder.empty()) {
-        q->sealed.push_back(std::move(q->open));
-      }
-      if (!q->draining && !q->sealed.empty()) {
-        q->draining = true;
-        drain = true;
-        drain_to = q->batches_opened;
-      }
-    }
-    if (drain) Drain(*q, /*all=*/false, drain_to);
+    DrainSealed(*q, /*seal_open=*/true);
     sender_mu_.Lock();
   }
+}
+
+void ProducerImpl::DrainSealed(PartitionQueue& q, bool seal_open) {
+  uint64_t drain_to = 0;
+  {
+    MutexLock l(&q.mu);
+    if (seal_open) {
+      q.timer_set = false;
+      if (q.open != nullptr && !q.open->builder.empty()) q.sealed.push_back(std::move(q.open));
+    }
+    if (q.draining || q.sealed.empty()) return;  // the drainer at work appends them
+    q.draining = true;
+    drain_to = q.batches_opened;
+  }
+  Drain(q, /*all=*/false, drain_to);
 }
 
 std::optional<SteadyClock::time_point> ProducerImpl::NextLook(PartitionQueue& q,

@@ -302,6 +302,22 @@ TEST_CASE("Refused joins and commits under new group ids leave nothing behind", 
   CHECK(broker->coordinator().group_count() == before + 1);
 }
 
+// Polls every member (without waiting) until they hold `total` partitions between them in a
+// stable group; false if that does not happen within 1000 rounds.
+bool Settle(Broker& broker, const std::string& group, const std::vector<Consumer*>& members,
+            size_t total) {
+  for (int i = 0; i < 1000; ++i) {
+    size_t held = 0;
+    for (Consumer* m : members) {
+      REQUIRE(m->Poll(milliseconds(0)).ok());
+      held += m->assignment().size();
+    }
+    absl::StatusOr<GroupDescription> d = broker.DescribeGroup(group);
+    if (held == total && d.ok() && d->state == GroupState::kStable) return true;
+  }
+  return false;
+}
+
 TEST_CASE("The eager sticky assignor keeps members' partitions across a rebalance", "[group]") {
   testing::TempDir dir;
   auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
@@ -316,18 +332,8 @@ TEST_CASE("The eager sticky assignor keeps members' partitions across a rebalanc
     auto b = MakeConsumer(*broker, options);
     auto c = MakeConsumer(*broker, options);
     for (Consumer* m : {a.get(), b.get(), c.get()}) REQUIRE(m->Subscribe({"t"}).ok());
-    // Polls every member until they hold `total` partitions between them, in a stable group.
     auto settle = [&](std::vector<Consumer*> members, size_t total) {
-      for (int i = 0; i < 1000; ++i) {
-        size_t held = 0;
-        for (Consumer* m : members) {
-          REQUIRE(m->Poll(milliseconds(0)).ok());
-          held += m->assignment().size();
-        }
-        absl::StatusOr<GroupDescription> d = broker->DescribeGroup(group);
-        if (held == total && d.ok() && d->state == GroupState::kStable) return true;
-      }
-      return false;
+      return Settle(*broker, group, members, total);
     };
     REQUIRE(settle({a.get(), b.get(), c.get()}, 6));
     std::vector<TopicPartition> a_before = a->assignment();
@@ -360,16 +366,7 @@ TEST_CASE("Eager members that also list cooperative-sticky leave no partition un
   auto a = MakeConsumer(*broker, options);
   auto b = MakeConsumer(*broker, options);
   auto settle = [&](std::vector<Consumer*> members, size_t total) {
-    for (int i = 0; i < 1000; ++i) {
-      size_t held = 0;
-      for (Consumer* m : members) {
-        REQUIRE(m->Poll(milliseconds(0)).ok());
-        held += m->assignment().size();
-      }
-      absl::StatusOr<GroupDescription> d = broker->DescribeGroup("g");
-      if (held == total && d.ok() && d->state == GroupState::kStable) return true;
-    }
-    return false;
+    return Settle(*broker, "g", members, total);
   };
   REQUIRE(a->Subscribe({"t"}).ok());
   REQUIRE(settle({a.get()}, 4));
