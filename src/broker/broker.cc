@@ -133,6 +133,9 @@ class BrokerImpl {
   // and admin changes are refused, since what a reopen would find is not known.
   bool RestoreRegistryLocked(const absl::Status& cause)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(admin_mu_, topics_mu_);
+  // Marks the topic and its partitions deleted (every call on them fails), stops their cleaning
+  // and closes their logs. Their directories stay.
+  void TakeOutOfService(const std::string& name, Topic& topic);
   // FailedPrecondition once the registry could not be restored.
   absl::Status CheckRegistry() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(admin_mu_);
   absl::Status RemoveOrphans(const broker::TopicRegistry& registry);
@@ -470,6 +473,7 @@ absl::Status BrokerImpl::DeleteTopic(const std::string& name) {
   if (closed_) return absl::FailedPreconditionError("broker is closed");
   MutexLock admin(&admin_mu_);
   std::shared_ptr<Topic> topic;
+  absl::Status failed;
   {
     MutexLock l(&topics_mu_);
     auto it = topics_.find(name);
@@ -485,25 +489,20 @@ absl::Status BrokerImpl::DeleteTopic(const std::string& name) {
     topics_.erase(it);
     absl::Status s = WriteRegistryLocked();
     if (!s.ok()) {
-      // The topic stays, and its data with it: if the registry could not be restored either, a
-      // reopen may not list the topic, but removing its directories now could only lose more.
       topics_.emplace(name, topic);
-      RestoreRegistryLocked(s);
-      return s;
+      if (RestoreRegistryLocked(s)) return s;  // the topic stays, on disk as in memory
+      // Neither the deletion nor its undo is known to be on disk, so a reopen may or may not
+      // find the topic. Its data stays for the case it does; it takes no more records, which a
+      // reopen not finding it would remove with its directories.
+      topics_.erase(name);
+      failed = s;
     }
   }
+  TakeOutOfService(name, *topic);
+  if (!failed.ok()) return failed;
   // The registry no longer lists it: from here a crash leaves orphans the next Open removes.
-  topic->MarkDeleted();
   absl::Status first;
   for (const std::shared_ptr<Partition>& p : topic->partitions()) {
-    p->MarkDeleted();
-    cleaner_->Remove(&p->log());
-    absl::Status closed = p->log().Close();
-    if (!closed.ok()) {
-      Say(LogLevel::kWarning,
-          fmt::format("deleting topic {}: closing {}: {}", name, p->log().dir(), closed));
-    }
-    p->NotifyWaiters();
     absl::Status s = RemoveTree(fs_, p->log().dir());
     if (!s.ok() && first.ok()) first = s;
   }
@@ -512,6 +511,20 @@ absl::Status BrokerImpl::DeleteTopic(const std::string& name) {
   // Committed offsets of the topic go too, as in Kafka.
   absl::Status offsets = coordinator_->DeleteTopicOffsets(name);
   return first.ok() ? offsets : first;
+}
+
+void BrokerImpl::TakeOutOfService(const std::string& name, Topic& topic) {
+  topic.MarkDeleted();
+  for (const std::shared_ptr<Partition>& p : topic.partitions()) {
+    p->MarkDeleted();
+    cleaner_->Remove(&p->log());
+    absl::Status closed = p->log().Close();
+    if (!closed.ok()) {
+      Say(LogLevel::kWarning,
+          fmt::format("deleting topic {}: closing {}: {}", name, p->log().dir(), closed));
+    }
+    p->NotifyWaiters();
+  }
 }
 
 absl::Status BrokerImpl::AddPartitions(const std::string& name, int32_t total) {
