@@ -20,6 +20,7 @@ namespace {
 using std::chrono::milliseconds;
 using testing::FaultFileSystem;
 using testing::MakeProducer;
+using testing::OpenBroker;
 using testing::SendSync;
 
 struct Outcome {
@@ -177,33 +178,30 @@ TEST_CASE("A registry write that fails after its rename is undone, so a reopen m
   FaultFileSystem fs;
   const std::string kept_value = "kept";
   {
-    absl::StatusOr<std::unique_ptr<Broker>> broker = Broker::Open(dir.path(), CrashOptions(&fs, 0));
-    REQUIRE(broker.ok());
-    REQUIRE((*broker)->CreateTopic("t", Small(2)).ok());
-    auto producer = MakeProducer(**broker);
+    auto broker = OpenBroker(dir.path(), CrashOptions(&fs, 0));
+    REQUIRE(broker->CreateTopic("t", Small(2)).ok());
+    auto producer = MakeProducer(*broker);
     SendSync(*producer, {.topic = "t", .value = kept_value, .partition = 0});
 
     fs.fail_dir_syncs(1);
-    CHECK_FALSE((*broker)->DeleteTopic("t").ok());
+    CHECK_FALSE(broker->DeleteTopic("t").ok());
     SendSync(*producer, {.topic = "t", .value = "after", .partition = 0});  // still there
 
     fs.fail_dir_syncs(1);
-    CHECK_FALSE((*broker)->AddPartitions("t", 4).ok());
-    CHECK((*(*broker)->GetTopic("t"))->partition_count() == 2);
+    CHECK_FALSE(broker->AddPartitions("t", 4).ok());
+    CHECK((*broker->GetTopic("t"))->partition_count() == 2);
 
     fs.fail_dir_syncs(1);
-    CHECK_FALSE((*broker)->CreateTopic("u", Small(1)).ok());
-    CHECK_FALSE((*broker)->GetTopic("u").ok());
-    REQUIRE((*broker)->Close().ok());
+    CHECK_FALSE(broker->CreateTopic("u", Small(1)).ok());
+    CHECK_FALSE(broker->GetTopic("u").ok());
+    REQUIRE(broker->Close().ok());
   }
-  absl::StatusOr<std::unique_ptr<Broker>> reopened = Broker::Open(dir.path(), CrashOptions(&fs, 0));
-  INFO(reopened.status());
-  REQUIRE(reopened.ok());
-  absl::StatusOr<std::shared_ptr<Topic>> t = (*reopened)->GetTopic("t");
+  auto reopened = OpenBroker(dir.path(), CrashOptions(&fs, 0));
+  absl::StatusOr<std::shared_ptr<Topic>> t = reopened->GetTopic("t");
   REQUIRE(t.ok());
   CHECK((*t)->partition_count() == 2);
-  CHECK_FALSE((*reopened)->GetTopic("u").ok());
-  std::shared_ptr<Partition> p = *(*reopened)->GetPartition({"t", 0});
+  CHECK_FALSE(reopened->GetTopic("u").ok());
+  std::shared_ptr<Partition> p = *reopened->GetPartition({"t", 0});
   CHECK(p->end_offset() == 2);
 }
 
@@ -212,29 +210,26 @@ TEST_CASE("When the registry cannot be restored either, topic changes are refuse
   testing::TempDir dir;
   FaultFileSystem fs;
   {
-    absl::StatusOr<std::unique_ptr<Broker>> broker = Broker::Open(dir.path(), CrashOptions(&fs, 0));
-    REQUIRE(broker.ok());
-    REQUIRE((*broker)->CreateTopic("t", Small(1)).ok());
-    auto producer = MakeProducer(**broker);
+    auto broker = OpenBroker(dir.path(), CrashOptions(&fs, 0));
+    REQUIRE(broker->CreateTopic("t", Small(1)).ok());
+    auto producer = MakeProducer(*broker);
     SendSync(*producer, {.topic = "t", .value = "before"});
     fs.fail_dir_syncs(2);  // the write and its undo
-    CHECK_FALSE((*broker)->DeleteTopic("t").ok());
+    CHECK_FALSE(broker->DeleteTopic("t").ok());
     // Whether a reopen finds t is not known: it takes no more records (a reopen not finding it
     // would remove them with it), and no more topic changes are made.
-    CHECK_FALSE((*broker)->GetTopic("t").ok());
+    CHECK_FALSE(broker->GetTopic("t").ok());
     CHECK_FALSE(producer->Send({.topic = "t", .value = "after"}).get().ok());
-    absl::Status refused = (*broker)->CreateTopic("u", Small(1));
+    absl::Status refused = broker->CreateTopic("u", Small(1));
     INFO(refused);
     CHECK(absl::IsFailedPrecondition(refused));
-    REQUIRE((*broker)->Close().ok());
+    REQUIRE(broker->Close().ok());
   }
   // Here the undo's rename is visible (nothing crashed): t is back, with its data.
-  absl::StatusOr<std::unique_ptr<Broker>> reopened = Broker::Open(dir.path(), CrashOptions(&fs, 0));
-  INFO(reopened.status());
-  REQUIRE(reopened.ok());
-  std::shared_ptr<Partition> p = *(*reopened)->GetPartition({"t", 0});
+  auto reopened = OpenBroker(dir.path(), CrashOptions(&fs, 0));
+  std::shared_ptr<Partition> p = *reopened->GetPartition({"t", 0});
   CHECK(p->end_offset() == 1);
-  REQUIRE((*reopened)->CreateTopic("u", Small(1)).ok());  // a reopen lifts the refusal
+  REQUIRE(reopened->CreateTopic("u", Small(1)).ok());  // a reopen lifts the refusal
 }
 
 TEST_CASE("A committed offset past what survived a crash is moved back to the end at open",
@@ -245,28 +240,25 @@ TEST_CASE("A committed offset past what survived a crash is moved back to the en
   testing::TempDir dir;
   FaultFileSystem fs;
   {
-    absl::StatusOr<std::unique_ptr<Broker>> broker = Broker::Open(dir.path(), CrashOptions(&fs, 0));
-    REQUIRE(broker.ok());
-    REQUIRE((*broker)->CreateTopic("t", Small(1)).ok());
-    auto producer = MakeProducer(**broker);
+    auto broker = OpenBroker(dir.path(), CrashOptions(&fs, 0));
+    REQUIRE(broker->CreateTopic("t", Small(1)).ok());
+    auto producer = MakeProducer(*broker);
     for (int i = 0; i < 10; ++i) SendSync(*producer, {.topic = "t", .value = "lost"});
-    auto consumer = testing::MakeConsumer(**broker, {.group_id = "g"});
+    auto consumer = testing::MakeConsumer(*broker, {.group_id = "g"});
     REQUIRE(consumer->Assign({{"t", 0}}).ok());
     REQUIRE(consumer->Commit({{{"t", 0}, 10}}).ok());
     fs.SimulateCrash();
     (void)consumer->Close();
     (void)producer->Close();
-    (void)(*broker)->Close();
+    (void)broker->Close();
   }
   fs.Restart();
-  absl::StatusOr<std::unique_ptr<Broker>> broker = Broker::Open(dir.path(), CrashOptions(&fs, 0));
-  INFO(broker.status());
-  REQUIRE(broker.ok());
-  REQUIRE((*(*broker)->GetPartition({"t", 0}))->end_offset() == 0);
-  CHECK((*broker)->coordinator().Committed("g", {{"t", 0}}).at({"t", 0}).offset == 0);
-  auto producer = MakeProducer(**broker);
+  auto broker = OpenBroker(dir.path(), CrashOptions(&fs, 0));
+  REQUIRE((*broker->GetPartition({"t", 0}))->end_offset() == 0);
+  CHECK(broker->coordinator().Committed("g", {{"t", 0}}).at({"t", 0}).offset == 0);
+  auto producer = MakeProducer(*broker);
   for (int i = 0; i < 15; ++i) SendSync(*producer, {.topic = "t", .value = "new"});
-  auto consumer = testing::MakeConsumer(**broker, {.group_id = "g"});
+  auto consumer = testing::MakeConsumer(*broker, {.group_id = "g"});
   REQUIRE(consumer->Assign({{"t", 0}}).ok());
   absl::StatusOr<ConsumerRecords> records = consumer->Poll(milliseconds(100));
   REQUIRE(records.ok());
