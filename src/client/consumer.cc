@@ -247,7 +247,8 @@ absl::Status ConsumerImpl::Unsubscribe() {
       RemovePartitions(assignment());
     }
     if (!member_id_.empty()) {
-      absl::Status s = coordinator_.Leave(options_.group_id, member_id_);
+      absl::Status s =
+          coordinator_.Leave(options_.group_id, member_id_, options_.group_instance_id);
       if (!s.ok()) Say(LogLevel::kInfo, fmt::format("leaving group: {}", s));
     }
     member_id_.clear();
@@ -308,7 +309,8 @@ void ConsumerImpl::Revoke(const std::vector<TopicPartition>& partitions) {
 }
 
 void ConsumerImpl::RevokeOrLoseOnLeave() {
-  absl::Status s = coordinator_.Heartbeat(options_.group_id, member_id_, generation_, false);
+  absl::Status s = coordinator_.Heartbeat(options_.group_id, member_id_, generation_, false,
+                                          options_.group_instance_id);
   if (Is(s, ErrorCode::kUnknownMemberId) || Is(s, ErrorCode::kIllegalGeneration) ||
       Is(s, ErrorCode::kFencedInstanceId)) {
     LoseAll();
@@ -406,7 +408,7 @@ absl::Status ConsumerImpl::DriveGroup() {
     }
     if (joining_) {
       absl::StatusOr<std::optional<SyncGroupResult>> r =
-          coordinator_.Sync(options_.group_id, member_id_);
+          coordinator_.Sync(options_.group_id, member_id_, options_.group_instance_id);
       if (!r.ok()) {
         if (Is(r.status(), ErrorCode::kRebalanceInProgress)) {
           need_join_ = true;
@@ -428,7 +430,8 @@ absl::Status ConsumerImpl::DriveGroup() {
       need_join_ = true;
       continue;
     }
-    absl::Status s = coordinator_.Heartbeat(options_.group_id, member_id_, generation_, true);
+    absl::Status s = coordinator_.Heartbeat(options_.group_id, member_id_, generation_, true,
+                                            options_.group_instance_id);
     if (s.ok()) return s;
     if (Is(s, ErrorCode::kRebalanceInProgress)) {
       need_join_ = true;
@@ -757,7 +760,8 @@ absl::Status ConsumerImpl::Commit(const std::map<TopicPartition, int64_t>& offse
                                "group {}: not a member yet, nothing to commit", options_.group_id)),
                            ErrorCode::kUnknownMemberId);
     }
-    return coordinator_.Commit(options_.group_id, member_id_, generation_, map);
+    return coordinator_.Commit(options_.group_id, member_id_, generation_, map,
+                               options_.group_instance_id);
   }
   return coordinator_.Commit(options_.group_id, "", -1, map);
 }
@@ -801,7 +805,7 @@ void ConsumerImpl::AsyncLoop() {
       s = absl::FailedPreconditionError("Commit needs ConsumerOptions.group_id");
     } else if (!commit.offsets.empty()) {
       s = coordinator_.Commit(options_.group_id, commit.member_id, commit.generation,
-                              commit.offsets);
+                              commit.offsets, options_.group_instance_id);
     }
     async_mu_.Lock();
     async_in_flight_ = false;
@@ -885,7 +889,8 @@ absl::Status ConsumerImpl::Close() {
       // A static member keeps its place for session_timeout (KIP-345).
       coordinator_.StopHeartbeats(options_.group_id, member_id_);
     } else {
-      absl::Status s = coordinator_.Leave(options_.group_id, member_id_);
+      absl::Status s =
+          coordinator_.Leave(options_.group_id, member_id_, options_.group_instance_id);
       if (!s.ok()) Say(LogLevel::kInfo, fmt::format("leaving group: {}", s));
     }
   } else {

@@ -120,17 +120,25 @@ struct GroupCoordinator::Impl {
       const std::vector<std::pair<std::string, std::optional<std::string>>>& records,
       Durability durability) const;
 
-  // Member lookups that tell a fenced static member from an unknown one.
-  absl::StatusOr<Member*> FindMember(Group& g, const std::string& member_id)
+  // Member lookups that tell a fenced static member from an unknown one. As Kafka's coordinator:
+  // a request naming an instance id that now belongs to another member is fenced, however long
+  // ago the replacement was; without an instance id, the last kMaxFencedIds replaced ids are.
+  absl::StatusOr<Member*> FindMember(Group& g, const std::string& member_id,
+                                     const std::optional<std::string>& instance_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    auto it = g.members.find(member_id);
-    if (it != g.members.end()) return &it->second;
-    if (g.fenced.contains(member_id)) {
+    auto fenced = [&] {
       return GroupError(absl::StatusCode::kFailedPrecondition, ErrorCode::kFencedInstanceId,
                         fmt::format("group {}: member {} was replaced by a newer instance with "
                                     "the same group.instance.id",
                                     g.id, member_id));
+    };
+    if (instance_id) {
+      auto s = g.static_members.find(*instance_id);
+      if (s != g.static_members.end() && s->second != member_id) return fenced();
     }
+    auto it = g.members.find(member_id);
+    if (it != g.members.end()) return &it->second;
+    if (g.fenced.contains(member_id)) return fenced();
     return UnknownMember(g.id, member_id);
   }
 
@@ -505,7 +513,8 @@ absl::StatusOr<std::string> GroupCoordinator::Join(const JoinGroupRequest& reque
       if (request.group_instance_id) g.static_members[*request.group_instance_id] = id;
     }
   } else {
-    BROOK_ASSIGN_OR_RETURN(member, impl_->FindMember(g, request.member_id));
+    BROOK_ASSIGN_OR_RETURN(member,
+                           impl_->FindMember(g, request.member_id, request.group_instance_id));
   }
   member->instance_id = request.group_instance_id;
   member->client_id = request.client_id;
@@ -551,7 +560,8 @@ absl::StatusOr<std::string> GroupCoordinator::Join(const JoinGroupRequest& reque
 }
 
 absl::StatusOr<std::optional<SyncGroupResult>> GroupCoordinator::Sync(
-    const std::string& group_id, const std::string& member_id) {
+    const std::string& group_id, const std::string& member_id,
+    const std::optional<std::string>& instance_id) {
   MutexLock l(&impl_->mu);
   int64_t now = impl_->Now();
   auto git = impl_->groups.find(group_id);
@@ -559,7 +569,7 @@ absl::StatusOr<std::optional<SyncGroupResult>> GroupCoordinator::Sync(
   Group& g = git->second;
   impl_->ExpireMembers(g, now);
   impl_->TryComplete(g, now);
-  BROOK_ASSIGN_OR_RETURN(Member * m, impl_->FindMember(g, member_id));
+  BROOK_ASSIGN_OR_RETURN(Member * m, impl_->FindMember(g, member_id, instance_id));
   m->last_poll_ms = now;
   m->last_heartbeat_ms = now;
   m->poll_expired = false;
@@ -590,7 +600,8 @@ absl::StatusOr<std::optional<SyncGroupResult>> GroupCoordinator::Sync(
 }
 
 absl::Status GroupCoordinator::Heartbeat(const std::string& group_id, const std::string& member_id,
-                                         int32_t generation, bool polled) {
+                                         int32_t generation, bool polled,
+                                         const std::optional<std::string>& instance_id) {
   MutexLock l(&impl_->mu);
   int64_t now = impl_->Now();
   auto git = impl_->groups.find(group_id);
@@ -610,7 +621,7 @@ absl::Status GroupCoordinator::Heartbeat(const std::string& group_id, const std:
   }
   impl_->ExpireMembers(g, now);
   impl_->TryComplete(g, now);
-  BROOK_ASSIGN_OR_RETURN(Member * m, impl_->FindMember(g, member_id));
+  BROOK_ASSIGN_OR_RETURN(Member * m, impl_->FindMember(g, member_id, instance_id));
   (void)m;
   if (g.state == GroupState::kPreparingRebalance) {
     return GroupError(absl::StatusCode::kAborted, ErrorCode::kRebalanceInProgress,
@@ -624,12 +635,13 @@ absl::Status GroupCoordinator::Heartbeat(const std::string& group_id, const std:
   return absl::OkStatus();
 }
 
-absl::Status GroupCoordinator::Leave(const std::string& group_id, const std::string& member_id) {
+absl::Status GroupCoordinator::Leave(const std::string& group_id, const std::string& member_id,
+                                     const std::optional<std::string>& instance_id) {
   MutexLock l(&impl_->mu);
   auto git = impl_->groups.find(group_id);
   if (git == impl_->groups.end()) return UnknownMember(group_id, member_id);
   Group& g = git->second;
-  BROOK_ASSIGN_OR_RETURN(Member * m, impl_->FindMember(g, member_id));
+  BROOK_ASSIGN_OR_RETURN(Member * m, impl_->FindMember(g, member_id, instance_id));
   m->waiter = nullptr;
   impl_->RemoveMember(g, member_id, "left the group", impl_->Now());
   return absl::OkStatus();
@@ -647,7 +659,8 @@ void GroupCoordinator::StopHeartbeats(const std::string& group_id, const std::st
 }
 
 absl::Status GroupCoordinator::Commit(const std::string& group_id, const std::string& member_id,
-                                      int32_t generation, const OffsetMap& offsets) {
+                                      int32_t generation, const OffsetMap& offsets,
+                                      const std::optional<std::string>& instance_id) {
   if (group_id.empty() || group_id.size() > kMaxGroupIdBytes) {
     return GroupError(absl::StatusCode::kInvalidArgument, ErrorCode::kInvalidGroupId,
                       fmt::format("group id must be 1-{} bytes", kMaxGroupIdBytes));
@@ -676,7 +689,7 @@ absl::Status GroupCoordinator::Commit(const std::string& group_id, const std::st
                                       group_id));
       }
     } else {
-      BROOK_ASSIGN_OR_RETURN(Member * m, impl_->FindMember(g, member_id));
+      BROOK_ASSIGN_OR_RETURN(Member * m, impl_->FindMember(g, member_id, instance_id));
       (void)m;
       if (generation != g.generation) {
         return GroupError(absl::StatusCode::kFailedPrecondition, ErrorCode::kIllegalGeneration,

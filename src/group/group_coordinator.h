@@ -109,20 +109,28 @@ class GroupCoordinator {
   // kFencedInstanceId if the static member was replaced.
   absl::StatusOr<std::string> Join(const JoinGroupRequest& request);
 
+  // Sync, Heartbeat, Leave and Commit take the static member's group.instance.id as Kafka's
+  // requests carry it: a member id whose instance id now belongs to another member is
+  // kFencedInstanceId, however many replacements ago. Without it, only the last 1024 replaced ids
+  // of a group are told apart from unknown ones.
+
   // The member's assignment once the rebalance it joined has completed; nullopt while it is
   // still in progress. kUnknownMemberId if the member was removed (it must join again),
   // kFencedInstanceId if replaced.
-  absl::StatusOr<std::optional<SyncGroupResult>> Sync(const std::string& group_id,
-                                                      const std::string& member_id);
+  absl::StatusOr<std::optional<SyncGroupResult>> Sync(
+      const std::string& group_id, const std::string& member_id,
+      const std::optional<std::string>& instance_id = std::nullopt);
 
   // OK while the member's generation is current and the group stable. kRebalanceInProgress:
   // join again; kIllegalGeneration / kUnknownMemberId / kFencedInstanceId: the member lost its
   // partitions and must join again. `polled` records a poll (max.poll.interval.ms).
   absl::Status Heartbeat(const std::string& group_id, const std::string& member_id,
-                         int32_t generation, bool polled);
+                         int32_t generation, bool polled,
+                         const std::optional<std::string>& instance_id = std::nullopt);
 
   // Removes the member now (LeaveGroup), starting a rebalance for the others.
-  absl::Status Leave(const std::string& group_id, const std::string& member_id);
+  absl::Status Leave(const std::string& group_id, const std::string& member_id,
+                     const std::optional<std::string>& instance_id = std::nullopt);
   // The member's heartbeats stop (a static member closing: it keeps its place for the session
   // timeout, so a restart within it gets its partitions back without a rebalance).
   void StopHeartbeats(const std::string& group_id, const std::string& member_id);
@@ -131,7 +139,8 @@ class GroupCoordinator {
   // member_id empty and generation -1, for a group without members (manual assignment).
   // kIllegalGeneration, kUnknownMemberId, kRebalanceInProgress as in Kafka.
   absl::Status Commit(const std::string& group_id, const std::string& member_id, int32_t generation,
-                      const OffsetMap& offsets);
+                      const OffsetMap& offsets,
+                      const std::optional<std::string>& instance_id = std::nullopt);
   // The committed offsets of `partitions` (all of the group's if empty); absent partitions
   // have none.
   OffsetMap Committed(const std::string& group_id,

@@ -751,21 +751,68 @@ TEST_CASE("A fenced static member stays fenced instead of fencing its replacemen
     REQUIRE(new_instance->Poll(milliseconds(0)).ok());
     REQUIRE(new_instance->assignment().size() == 2);
   }
-  // Many other instances restart meanwhile (each replacement remembers one more fenced id):
-  // the first zombie must still be told it is fenced, not unknown, or it would rejoin and
-  // fence worker-1's live instance.
+  // Many other instances restart meanwhile, more times than the coordinator remembers replaced
+  // ids for: the first zombie must still be told it is fenced, not unknown, or it would rejoin
+  // and fence worker-1's live instance. Its requests carry its instance id, as Kafka's do.
   auto zombie_check = MakeConsumer(*broker, options);  // replaces new_instance in turn
   REQUIRE(zombie_check->Subscribe({"t"}).ok());
   REQUIRE(zombie_check->Poll(milliseconds(50)).ok());
   ConsumerOptions other = options;
   other.group_instance_id = "worker-2";
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < 1100; ++i) {
     auto restarted = MakeConsumer(*broker, other);
     REQUIRE(restarted->Subscribe({"t"}).ok());
     REQUIRE(restarted->Poll(milliseconds(0)).ok());
   }
   absl::StatusOr<ConsumerRecords> still = new_instance->Poll(milliseconds(0));
   REQUIRE(GetErrorCode(still.status()) == ErrorCode::kFencedInstanceId);
+}
+
+TEST_CASE("A static member replaced over a thousand times ago is still told it is fenced",
+          "[group]") {
+  testing::TempDir dir;
+  testing::ManualClock clock;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions(&clock));
+  REQUIRE(broker->CreateTopic("t", {.partitions = 2}).ok());
+  detail::GroupCoordinator& coordinator = broker->coordinator();
+  detail::JoinGroupRequest join{.group_id = "g",
+                                .group_instance_id = "worker-1",
+                                .client_id = "remote",
+                                .session_timeout = milliseconds(3000),
+                                .rebalance_timeout = milliseconds(60000),
+                                .assignors = {"range"},
+                                .topics = {"t"},
+                                .implied_heartbeats = false};
+  absl::StatusOr<std::string> zombie = coordinator.Join(join);
+  REQUIRE(zombie.ok());
+  absl::StatusOr<std::optional<detail::SyncGroupResult>> sync = coordinator.Sync("g", *zombie);
+  REQUIRE(sync.ok());
+  REQUIRE(sync->has_value());
+  const int32_t generation = (*sync)->generation;
+  // worker-1 restarts 1,100 times, more than the coordinator remembers replaced ids for.
+  std::string live;
+  for (int i = 0; i < 1100; ++i) {
+    absl::StatusOr<std::string> replacement = coordinator.Join(join);
+    REQUIRE(replacement.ok());
+    live = *replacement;
+  }
+  REQUIRE(coordinator.Sync("g", live, "worker-1").ok());
+  // Told apart by the instance id its requests carry, as Kafka's requests do.
+  const std::optional<std::string> instance = "worker-1";
+  CHECK(GetErrorCode(coordinator.Heartbeat("g", *zombie, generation, false, instance)) ==
+        ErrorCode::kFencedInstanceId);
+  CHECK(GetErrorCode(coordinator.Sync("g", *zombie, instance).status()) ==
+        ErrorCode::kFencedInstanceId);
+  CHECK(GetErrorCode(coordinator.Commit("g", *zombie, generation,
+                                        {{TopicPartition{"t", 0}, {.offset = 1}}}, instance)) ==
+        ErrorCode::kFencedInstanceId);
+  CHECK(GetErrorCode(coordinator.Leave("g", *zombie, instance)) == ErrorCode::kFencedInstanceId);
+  // Without it, the replaced id has aged out of the remembered ones.
+  CHECK(GetErrorCode(coordinator.Heartbeat("g", *zombie, generation, false)) ==
+        ErrorCode::kUnknownMemberId);
+  // The live instance is untouched.
+  REQUIRE(coordinator.Heartbeat("g", live, generation, false, instance).ok());
+  REQUIRE(coordinator.Committed("g").empty());
 }
 
 TEST_CASE("A member with no assignor in common with every other member is refused", "[group]") {
