@@ -161,7 +161,9 @@ class Consumer {
   absl::Status Commit();
   absl::Status Commit(const std::map<TopicPartition, int64_t>& offsets);
   // Commits on a thread of the Consumer's own, in order; `done` runs on this consumer's thread in a
-  // later Poll (or Close), as Kafka's commitAsync callbacks do.
+  // later Poll (or Close), as Kafka's commitAsync callbacks do. Calls made while an earlier commit
+  // is being stored wait as one commit of the latest positions (each `done` still runs, with its
+  // status), so committing faster than commits are stored does not queue without bound.
   void CommitAsync(std::function<void(const absl::Status&)> done = nullptr);
   // The group's committed offsets for these partitions (absent: none).
   absl::StatusOr<std::map<TopicPartition, int64_t>> Committed(

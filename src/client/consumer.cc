@@ -183,8 +183,11 @@ class ConsumerImpl {
     std::string member_id;  // "" with generation -1: a commit without membership
     int32_t generation = -1;
     OffsetMap offsets;
-    std::function<void(const absl::Status&)> done;
+    std::vector<std::function<void(const absl::Status&)>> done;  // one per CommitAsync call
   };
+  // Commits not yet started. A CommitAsync for the same membership as the last one merges into
+  // it (its offsets win, as they would written after it), so an application that commits faster
+  // than commits are stored keeps at most one waiting commit, not one per call.
   std::deque<AsyncCommit> async_queue_ ABSL_GUARDED_BY(async_mu_);
   std::vector<std::pair<absl::Status, std::function<void(const absl::Status&)>>> async_done_
       ABSL_GUARDED_BY(async_mu_);
@@ -784,9 +787,16 @@ void ConsumerImpl::CommitAsync(std::function<void(const absl::Status&)> done) {
   for (const auto& [tp, offset] : Positions(assignment())) {
     commit.offsets[tp] = OffsetAndMetadata{.offset = offset};
   }
-  commit.done = std::move(done);
   MutexLock l(&async_mu_);
   if (!async_thread_.joinable()) async_thread_ = std::thread([this] { AsyncLoop(); });
+  if (!async_queue_.empty() && async_queue_.back().member_id == commit.member_id &&
+      async_queue_.back().generation == commit.generation) {
+    AsyncCommit& waiting = async_queue_.back();
+    for (auto& [tp, om] : commit.offsets) waiting.offsets[tp] = std::move(om);
+    if (done) waiting.done.push_back(std::move(done));
+    return;
+  }
+  if (done) commit.done.push_back(std::move(done));
   async_queue_.push_back(std::move(commit));
   async_cv_.SignalAll();
 }
@@ -809,7 +819,7 @@ void ConsumerImpl::AsyncLoop() {
     }
     async_mu_.Lock();
     async_in_flight_ = false;
-    async_done_.emplace_back(s, std::move(commit.done));
+    for (auto& fn : commit.done) async_done_.emplace_back(s, std::move(fn));
     async_cv_.SignalAll();
   }
 }

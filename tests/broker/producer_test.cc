@@ -2,8 +2,11 @@
 #include "brook/producer.h"
 
 #include <atomic>
+#include <condition_variable>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <numeric>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -479,6 +482,59 @@ TEST_CASE("CommitAsync runs its callback in a later Poll, and refuses after Clos
   absl::Status after = absl::OkStatus();
   consumer->CommitAsync([&](const absl::Status& s) { after = s; });
   REQUIRE(absl::IsFailedPrecondition(after));
+}
+
+TEST_CASE("CommitAsync calls made while a commit is being stored merge into one commit",
+          "[consumer]") {
+  // The first async commit blocks in its sync; the 99 calls made meanwhile must wait as one
+  // commit (the last positions), not as 99: memory stays bounded however fast the caller commits.
+  testing::TempDir dir;
+  testing::FaultFileSystem fs;
+  auto broker = OpenBroker(dir.path(), {.background_threads = 0, .file_system = &fs});
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1}).ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool blocked = false;
+  bool release = false;
+  int offsets_syncs = 0;
+  fs.set_before_sync([&](const std::string& path) {
+    if (path.find("__consumer_offsets") == std::string::npos) return;
+    std::unique_lock l(mu);
+    ++offsets_syncs;
+    blocked = true;
+    cv.notify_all();
+    cv.wait(l, [&] { return release; });
+  });
+  auto consumer = MakeConsumer(*broker, {.group_id = "g"});
+  REQUIRE(consumer->Assign({{"t", 0}}).ok());
+  std::vector<int> called;  // the callbacks, in the order they ran
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(consumer->Seek({"t", 0}, i + 1).ok());
+    consumer->CommitAsync([&called, i](const absl::Status& s) {
+      if (s.ok()) called.push_back(i);
+    });
+    if (i == 0) {
+      std::unique_lock l(mu);
+      cv.wait(l, [&] { return blocked; });  // the first commit is being stored
+    }
+  }
+  int syncs_per_commit = 0;
+  {
+    std::unique_lock l(mu);
+    syncs_per_commit = offsets_syncs;
+    release = true;
+    cv.notify_all();
+  }
+  REQUIRE(consumer->Commit().ok());  // waits for the async commits first
+  REQUIRE(consumer->Poll(milliseconds(0)).ok());
+  std::vector<int> expected(100);
+  std::iota(expected.begin(), expected.end(), 0);
+  REQUIRE(called == expected);
+  REQUIRE(consumer->Committed({{"t", 0}})->at({"t", 0}) == 100);
+  // The blocked commit, one merged commit, and the synchronous one.
+  std::unique_lock l(mu);
+  REQUIRE(offsets_syncs == 3 * syncs_per_commit);
+  fs.set_before_sync(nullptr);
 }
 
 TEST_CASE("Every record is acknowledged within burst_linger, however sends interleave",
