@@ -122,6 +122,19 @@ struct TopicState {
   Mutex mu;
   std::map<int32_t, std::unique_ptr<PartitionQueue>> queues ABSL_GUARDED_BY(mu);
 
+  // For a deleted topic's state, kept while the Producer lives (a Send that looked it up before
+  // the deletion may still use it): frees its queues' spare batches, whose buffers are up to
+  // batch_bytes_max each, so a topic deleted and created again many times leaves only small
+  // bookkeeping behind.
+  void ReleaseSpares() {
+    MutexLock l(&mu);
+    for (auto& [p, q] : queues) {
+      MutexLock ql(&q->mu);
+      q->spare.clear();
+      q->spare.shrink_to_fit();
+    }
+  }
+
   PartitionQueue* Queue(int32_t p) {
     size_t i = static_cast<size_t>(p);
     if (i < slot_count) {
@@ -260,7 +273,10 @@ absl::StatusOr<TopicState*> ProducerImpl::Topic(std::string_view name) {
   auto& slot = topics_[std::string(name)];
   if (slot == nullptr || slot->topic->deleted()) {
     // A deleted topic's queues may still be drained by another thread: keep them alive.
-    if (slot != nullptr) retired_.push_back(std::move(slot));
+    if (slot != nullptr) {
+      slot->ReleaseSpares();
+      retired_.push_back(std::move(slot));
+    }
     slot = std::move(state);
   }
   last_topic_.store(slot.get(), std::memory_order_release);
