@@ -22,7 +22,16 @@ std::vector<std::string> Args::GetAll(const std::string& name) const {
   return values;
 }
 
-Args ParseArgs(int argc, char** argv, int first, const std::vector<std::string>& flags) {
+std::optional<Args> ParseArgs(int argc, char** argv, int first, const std::string& command,
+                              const std::vector<std::string>& flags,
+                              const std::vector<std::string>& valued) {
+  auto known = [](const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  auto refuse = [&](const std::string& why) -> std::optional<Args> {
+    fmt::print(stderr, "brook {}: {}\n", command, why);
+    return std::nullopt;
+  };
   Args args;
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
@@ -32,12 +41,29 @@ Args ParseArgs(int argc, char** argv, int first, const std::vector<std::string>&
     }
     std::string name = a.substr(2);
     size_t eq = name.find('=');
+    std::optional<std::string> value;
     if (eq != std::string::npos) {
-      args.options.emplace_back(name.substr(0, eq), name.substr(eq + 1));
-    } else if (std::find(flags.begin(), flags.end(), name) != flags.end() || i + 1 >= argc) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+    }
+    if (known(flags, name)) {
+      if (value) return refuse(fmt::format("--{} takes no value", name));
       args.options.emplace_back(name, "");
+    } else if (known(valued, name)) {
+      if (!value) {
+        // A missing value, or a typo'd option in its place, would otherwise be taken as one:
+        // `--group --from-beginning` naming a group "--from-beginning".
+        if (i + 1 >= argc || std::string_view(argv[i + 1]).rfind("--", 0) == 0) {
+          return refuse(
+              fmt::format("--{} wants a value (write --{}=VALUE for one that starts "
+                          "with --)",
+                          name, name));
+        }
+        value = argv[++i];
+      }
+      args.options.emplace_back(name, *value);
     } else {
-      args.options.emplace_back(name, argv[++i]);
+      return refuse(fmt::format("unknown option --{}", name));
     }
   }
   return args;

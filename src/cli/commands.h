@@ -23,8 +23,12 @@ struct Args {
   bool Has(const std::string& name) const { return Get(name).has_value(); }
 };
 
-// Splits argv; `flags` are the options that take no value.
-Args ParseArgs(int argc, char** argv, int first, const std::vector<std::string>& flags);
+// Splits argv into positionals and options: `flags` take no value, `valued` take one (--name VALUE
+// or --name=VALUE). Any other option, a flag given a value, or a missing value (the next argument
+// starting with --) is refused: nullopt, after a message on stderr naming `command`.
+std::optional<Args> ParseArgs(int argc, char** argv, int first, const std::string& command,
+                              const std::vector<std::string>& flags,
+                              const std::vector<std::string>& valued);
 
 // --name as an integer >= `min`, `fallback` when absent; nullopt, after a message on stderr
 // naming the option and `what` it wants ("milliseconds", "an offset"), when it is not one.

@@ -2,6 +2,7 @@
 // kafka-consumer-groups and kcat do for Kafka.
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,31 +76,32 @@ open a broker directory, which one process at a time may have open.
 struct Command {
   std::string_view family;
   std::string_view name;
-  size_t positionals;              // DIR, then NAME / TOPIC / GROUP
-  std::vector<std::string> flags;  // options without a value
+  size_t positionals;               // DIR, then NAME / TOPIC / GROUP
+  std::vector<std::string> flags;   // options without a value
+  std::vector<std::string> valued;  // options with one
   int (*run)(const brook::cli::Args&);
 };
 
 const std::vector<Command>& Commands() {
   using namespace brook::cli;
   static const std::vector<Command> commands = {
-      {"log", "info", 1, {}, LogInfo},
-      {"log", "dump", 1, {"records"}, LogDump},
-      {"log", "verify", 1, {}, LogVerify},
-      {"log", "append", 1, {}, LogAppend},
-      {"log", "read", 1, {"follow"}, LogRead},
-      {"log", "compact", 1, {}, LogCompact},
-      {"log", "producers", 1, {}, LogProducers},
-      {"topic", "create", 2, {}, TopicCreate},
-      {"topic", "list", 1, {}, TopicList},
-      {"topic", "describe", 2, {}, TopicDescribe},
-      {"topic", "delete", 2, {}, TopicDelete},
-      {"topic", "add-partitions", 2, {}, TopicAddPartitions},
-      {"groups", "list", 1, {}, GroupsList},
-      {"groups", "describe", 2, {}, GroupsDescribe},
-      {"groups", "delete", 2, {}, GroupsDelete},
-      {"", "produce", 2, {"flush", "quiet"}, Produce},
-      {"", "consume", 2, {"from-beginning", "follow"}, Consume},
+      {"log", "info", 1, {}, {}, LogInfo},
+      {"log", "dump", 1, {"records"}, {"from"}, LogDump},
+      {"log", "verify", 1, {}, {}, LogVerify},
+      {"log", "append", 1, {}, {"flush"}, LogAppend},
+      {"log", "read", 1, {"follow"}, {"from"}, LogRead},
+      {"log", "compact", 1, {}, {"delete-retention", "min-lag"}, LogCompact},
+      {"log", "producers", 1, {}, {}, LogProducers},
+      {"topic", "create", 2, {}, {"partitions", "config"}, TopicCreate},
+      {"topic", "list", 1, {}, {}, TopicList},
+      {"topic", "describe", 2, {}, {}, TopicDescribe},
+      {"topic", "delete", 2, {}, {}, TopicDelete},
+      {"topic", "add-partitions", 2, {}, {"partitions"}, TopicAddPartitions},
+      {"groups", "list", 1, {}, {}, GroupsList},
+      {"groups", "describe", 2, {}, {}, GroupsDescribe},
+      {"groups", "delete", 2, {}, {}, GroupsDelete},
+      {"", "produce", 2, {"flush", "quiet"}, {"partition"}, Produce},
+      {"", "consume", 2, {"from-beginning", "follow"}, {"group", "max"}, Consume},
   };
   return commands;
 }
@@ -134,9 +136,15 @@ int main(int argc, char** argv) {
     }
     std::vector<std::string> flags = c.flags;
     flags.push_back("help");
-    Args args = ParseArgs(argc, argv, has_family ? 3 : 2, flags);
-    if (args.Has("help")) return Help();
     std::string command = std::string(c.family) + (has_family ? " " : "") + std::string(c.name);
+    std::optional<Args> parsed =
+        ParseArgs(argc, argv, has_family ? 3 : 2, command, flags, c.valued);
+    if (!parsed) {
+      std::fprintf(stderr, "\n%s", kUsage);
+      return 2;
+    }
+    const Args& args = *parsed;
+    if (args.Has("help")) return Help();
     if (args.positional.size() != c.positionals) {
       std::fprintf(stderr, "brook %s: expected %s\n\n%s", command.c_str(),
                    c.positionals == 1 ? "one directory argument" : "a directory and a name",

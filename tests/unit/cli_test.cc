@@ -143,6 +143,40 @@ TEST_CASE("brook refuses bad arguments and non-log directories", "[cli]") {
   CHECK(Run({cli, "version"}).first == 0);
 }
 
+TEST_CASE("brook refuses unknown options and options missing their value", "[cli]") {
+  std::string cli = CliPath();
+  if (cli.empty()) return;
+  testing::TempDir dir;
+  const std::string broker = dir.Sub("broker");
+  REQUIRE(Run({cli, "topic", "create", broker, "t"}).first == 0);
+  // A typo must not run the command without the option: a group would start at the end and
+  // commit it, skipping every record for good.
+  testing::RunResult typo =
+      RunCapturingStderr({cli, "consume", broker, "t", "--group", "g", "--from-begining"});
+  CHECK(typo.code == 2);
+  CHECK(typo.err.find("unknown option --from-begining") != std::string::npos);
+  // A value-taking option does not swallow the next option as its value.
+  testing::RunResult swallowed =
+      RunCapturingStderr({cli, "consume", broker, "t", "--group", "--from-beginning"});
+  CHECK(swallowed.code == 2);
+  CHECK(swallowed.err.find("--group wants a value") != std::string::npos);
+  CHECK(Run({cli, "produce", broker, "t", "--partitions", "2"}, "x\n").first == 2);
+  CHECK(Run({cli, "produce", broker, "t", "--quiet=yes"}, "x\n").first == 2);
+  CHECK(Run({cli, "topic", "list", broker, "--all"}).first == 2);
+  // Nothing ran: no group, no record.
+  auto [groups_code, groups] = Run({cli, "groups", "list", broker});
+  CHECK(groups_code == 0);
+  CHECK(std::count(groups.begin(), groups.end(), '\n') == 1);  // the header alone
+  // --name=VALUE still takes any value, and the valid spellings work.
+  CHECK(Run({cli, "produce", broker, "t", "--partition=0", "--quiet"}, "x\n").first == 0);
+  auto [code, out] = Run({cli, "consume", broker, "t", "--group=--odd", "--from-beginning"});
+  CHECK(code == 0);
+  CHECK(out.rfind("0\t0\t", 0) == 0);
+  CHECK(out.ends_with("\t\tx\n"));
+  std::tie(groups_code, groups) = Run({cli, "groups", "list", broker});
+  CHECK(groups.find("--odd ") != std::string::npos);
+}
+
 TEST_CASE("brook log compact keeps the latest record of each key", "[cli][compaction]") {
   std::string cli = CliPath();
   if (cli.empty()) return;
