@@ -195,10 +195,11 @@ int Produce(const Args& args) {
         status.Update(metadata.status());
         if (!metadata.ok()) continue;
         ++produced;
-        if (!quiet) fmt::print("{} {}\n", metadata->partition, metadata->offset);
+        if (!quiet) Print(fmt::format("{} {}\n", metadata->partition, metadata->offset));
       }
       acks.clear();
-      std::fflush(stdout);
+      // The records are produced either way; a lost acknowledgement still fails the command.
+      status.Update(FlushStdout());
     };
     char chunk[64 << 10];
     while (status.ok()) {
@@ -299,11 +300,20 @@ absl::Status ConsumeLoop(Consumer& consumer, std::map<TopicPartition, int64_t>& 
         rewind.try_emplace({std::string(r.topic), r.partition}, r.offset());
         continue;
       }
-      fmt::print("{}\t{}\t{}\t{}\t{}\n", r.partition, r.offset(), r.timestamp(),
-                 Printable(r.key().value_or("")), Printable(r.value().value_or("")));
+      Print(fmt::format("{}\t{}\t{}\t{}\t{}\n", r.partition, r.offset(), r.timestamp(),
+                        Printable(r.key().value_or("")), Printable(r.value().value_or(""))));
       ++printed;
     }
-    std::fflush(stdout);
+    if (absl::Status written = FlushStdout(); !written.ok()) {
+      // Which of this poll's records reached stdout is unknown: none counts as printed, so a
+      // group commits only what earlier polls wrote (at least once, never a record lost).
+      rewind.clear();
+      for (const ConsumerRecord& r : *records) {
+        rewind.try_emplace({std::string(r.topic), r.partition}, r.offset());
+      }
+      for (const auto& [tp, offset] : rewind) BROOK_RETURN_IF_ERROR(consumer.Seek(tp, offset));
+      return written;
+    }
     for (const auto& [tp, offset] : rewind) BROOK_RETURN_IF_ERROR(consumer.Seek(tp, offset));
   }
   return absl::OkStatus();
@@ -355,12 +365,12 @@ int ConsumeFiles(const std::string& dir, const std::string& topic, bool from_beg
       const int32_t p = partition;
       absl::StatusOr<std::optional<TailProblem>> problem = tail.Read([&](const RecordView& r) {
         if (!more()) return false;
-        fmt::print("{}\t{}\t{}\t{}\t{}\n", p, r.offset(), r.timestamp(), Printable(r.key()),
-                   Printable(r.value()));
+        Print(fmt::format("{}\t{}\t{}\t{}\t{}\n", p, r.offset(), r.timestamp(), Printable(r.key()),
+                          Printable(r.value())));
         ++printed;
         return true;
       });
-      std::fflush(stdout);
+      if (absl::Status written = FlushStdout(); !written.ok()) return fail(written);
       if (!problem.ok()) return fail(problem.status());
       // A problem in a sealed segment is damage. In the last one it is a batch the application
       // is writing now, whatever a clean-shutdown marker from before it opened says.

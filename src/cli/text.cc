@@ -1,7 +1,10 @@
 #include "cli/text.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstdio>
+#include <cstring>
 
 #include "fmt/format.h"
 
@@ -32,6 +35,27 @@ std::string Printable(std::string_view s) {
     }
   }
   return out;
+}
+
+namespace {
+int print_errno = 0;  // why the last failed Print failed (stdout is used by one thread)
+}  // namespace
+
+void Print(std::string_view text) {
+  if (text.empty()) return;
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() && print_errno == 0) {
+    print_errno = errno;
+  }
+}
+
+absl::Status FlushStdout() {
+  int error = print_errno;
+  if (std::fflush(stdout) != 0 && error == 0) error = errno;
+  if (error == 0 && !std::ferror(stdout)) return absl::OkStatus();
+  print_errno = 0;
+  std::clearerr(stdout);
+  return absl::DataLossError(
+      fmt::format("writing to stdout: {}", error != 0 ? std::strerror(error) : "write error"));
 }
 
 bool TakeLines(std::string& pending, bool final, const LineHandler& handle) {

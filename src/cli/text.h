@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
+
 namespace brook::cli {
 
 // The whole of `s` as a decimal integer, or nullopt.
@@ -16,6 +18,14 @@ std::optional<int64_t> ParseInt(std::string_view s);
 
 // Bytes as text a terminal and a line-based parser can take: \t \n \\ and \xNN escaped.
 std::string Printable(std::string_view s);
+
+// Writes `text` to stdout, buffered: a failure shows at the next FlushStdout.
+void Print(std::string_view text);
+
+// Flushes stdout. A failed write since the last flush (a full disk, a closed pipe) comes back as
+// an error naming stdout, so that a command stops, and counts nothing written since the last
+// successful flush as printed.
+absl::Status FlushStdout();
 
 // Called per input line with its key (nullopt for a line without a TAB) and value. Returns
 // false to stop.
