@@ -5,10 +5,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "brook/version.h"
 #include "cli/commands.h"
+#include "cli/text.h"
 
 namespace {
 
@@ -151,7 +153,20 @@ int main(int argc, char** argv) {
                    kUsage);
       return 2;
     }
-    return c.run(args);
+    int code = 1;
+    try {
+      code = c.run(args);
+    } catch (const std::system_error& e) {  // fmt::print to a full disk or a closed pipe
+      std::fprintf(stderr, "brook %s: writing output: %s\n", command.c_str(), e.what());
+      return 1;
+    }
+    // Output still buffered when the command returned: lost output is a failure too.
+    if (absl::Status flushed = FlushStdout(); !flushed.ok() && code == 0) {
+      std::fprintf(stderr, "brook %s: %s\n", command.c_str(),
+                   std::string(flushed.message()).c_str());
+      return 1;
+    }
+    return code;
   }
   if (family_known && argc < 3) {
     std::fprintf(stderr, "brook %s: expected a subcommand\n\n%s", argv[1], kUsage);
