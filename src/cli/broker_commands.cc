@@ -164,6 +164,9 @@ int TopicAddPartitions(const Args& args) {
   });
 }
 
+// `brook produce` names at most this many failed lines on stderr (then only counts them).
+constexpr int64_t kMaxReportedLines = 20;
+
 int Produce(const Args& args) {
   const std::string& topic = args.positional[1];
   std::optional<int64_t> partition = IntOption(args, "partition", "a partition", 0, -1);
@@ -172,28 +175,45 @@ int Produce(const Args& args) {
   Durability durability = args.Has("flush") ? Durability::kFlushed : Durability::kAppended;
   return WithBroker(args.positional[0], [&](Broker& broker) -> absl::Status {
     // Checked first so that a wrong name fails once, not once per line.
-    BROOK_RETURN_IF_ERROR(broker.GetTopic(topic).status());
+    BROOK_ASSIGN_OR_RETURN(std::shared_ptr<Topic> t, broker.GetTopic(topic));
+    const uint32_t max_message_bytes = t->config().batch_bytes_max;
     BROOK_ASSIGN_OR_RETURN(
         std::unique_ptr<Producer> producer,
         Producer::Create(broker, {.client_id = "brook-cli", .durability = durability}));
     int64_t produced = 0;
-    absl::Status status;                                            // the first error
-    std::vector<std::future<absl::StatusOr<RecordMetadata>>> acks;  // in input order
+    // A line that cannot be produced is reported with its number and the others still go, so
+    // what was produced does not depend on how the input was split into reads.
+    int64_t failed = 0;
+    int64_t first_failed_line = 0;
+    auto line_failed = [&](int64_t line, std::string_view why) {
+      if (failed++ == 0) first_failed_line = line;
+      if (failed <= kMaxReportedLines) fmt::print(stderr, "brook: line {}: {}\n", line, why);
+    };
+    absl::Status status;  // an error that stops the command (stdin, stdout)
+    std::vector<std::pair<int64_t, std::future<absl::StatusOr<RecordMetadata>>>> acks;
+    LineSplitter lines(max_message_bytes);
     // Sends the lines read so far and prints their acknowledgements, so that each line typed at
     // a terminal is acknowledged as soon as it is entered.
-    std::string pending;
-    auto send_lines = [&](bool final) {
-      TakeLines(pending, final, [&](std::optional<std::string_view> key, std::string_view value) {
-        ProducerRecord record{.topic = topic, .key = key, .value = value};
+    auto send_lines = [&](std::string_view bytes, bool final) {
+      lines.Add(bytes, final, [&](const InputLine& line) {
+        if (line.too_long) {
+          line_failed(line.number,
+                      fmt::format("longer than topic {}'s max.message.bytes ({}): not produced",
+                                  topic, max_message_bytes));
+          return true;
+        }
+        ProducerRecord record{.topic = topic, .key = line.key, .value = line.value};
         if (*partition >= 0) record.partition = static_cast<int32_t>(*partition);
-        acks.push_back(producer->Send(record));
+        acks.emplace_back(line.number, producer->Send(record));
         return true;
       });
-      status.Update(producer->Flush());
-      for (auto& ack : acks) {
+      (void)producer->Flush();  // its errors are the acknowledgements'
+      for (auto& [line, ack] : acks) {
         absl::StatusOr<RecordMetadata> metadata = ack.get();
-        status.Update(metadata.status());
-        if (!metadata.ok()) continue;
+        if (!metadata.ok()) {
+          line_failed(line, std::string(metadata.status().message()));
+          continue;
+        }
         ++produced;
         if (!quiet) Print(fmt::format("{} {}\n", metadata->partition, metadata->offset));
       }
@@ -203,15 +223,21 @@ int Produce(const Args& args) {
     };
     char chunk[64 << 10];
     while (status.ok()) {
-      ssize_t n = read(STDIN_FILENO, chunk, sizeof(chunk));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      pending.append(chunk, static_cast<size_t>(n));
-      send_lines(false);
+      absl::StatusOr<size_t> n = ReadInput(STDIN_FILENO, chunk, sizeof(chunk), "stdin");
+      if (!n.ok()) status.Update(n.status());
+      if (!n.ok() || *n == 0) break;
+      send_lines(std::string_view(chunk, *n), false);
     }
-    if (status.ok()) send_lines(true);
+    if (status.ok()) send_lines({}, true);
     status.Update(producer->Close());
     if (quiet) fmt::print("produced {} record(s) to {}\n", produced, topic);
+    if (status.ok() && failed > 0) {
+      return absl::InvalidArgumentError(
+          fmt::format("{} line(s) not produced (the first: line {}){}", failed, first_failed_line,
+                      failed > kMaxReportedLines
+                          ? fmt::format(" (the first {} are shown above)", kMaxReportedLines)
+                          : ""));
+    }
     return status;
   });
 }

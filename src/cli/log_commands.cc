@@ -355,9 +355,13 @@ int LogAppend(const Args& args) {
   constexpr size_t kMaxBatchRecords = 1000;
   constexpr size_t kMaxBatchBytes = 512 << 10;
   RecordBatchBuilder builder;
-  std::string pending;  // a partial line
+  // A line that cannot fit in a batch is refused as it arrives, not held whole.
+  // (a batch header, and a record's framing: its length, attributes, deltas and sizes).
+  constexpr size_t kBatchOverhead = batch_layout::kHeaderSize + 32;
+  const size_t max_line_bytes = LogOptions{}.batch_bytes_max - kBatchOverhead;
+  LineSplitter lines(max_line_bytes);
   char chunk[64 << 10];
-  auto append_lines = [&](bool final) -> bool {
+  auto append_lines = [&](std::string_view bytes, bool final) -> bool {
     builder.Reset();
     auto flush_batch = [&]() -> bool {
       if (builder.empty()) return true;
@@ -370,13 +374,24 @@ int LogAppend(const Args& args) {
       return true;
     };
     int64_t now = Clock::Real()->NowMs();
-    bool ok =
-        TakeLines(pending, final, [&](std::optional<std::string_view> key, std::string_view value) {
-          builder.Append(now, key, value);
-          return (builder.records_count() < static_cast<int32_t>(kMaxBatchRecords) &&
-                  builder.size_bytes() < kMaxBatchBytes) ||
-                 flush_batch();
-        });
+    bool ok = lines.Add(bytes, final, [&](const InputLine& line) {
+      if (line.too_long) {
+        fmt::print(stderr, "brook: line {}: longer than a record may be ({} bytes)\n", line.number,
+                   max_line_bytes);
+        return false;
+      }
+      // A long line goes in a batch of its own rather than past the batch size limit.
+      if (!builder.empty() &&
+          builder.size_bytes() + line.value.size() + line.key.value_or("").size() + kBatchOverhead >
+              LogOptions{}.batch_bytes_max &&
+          !flush_batch()) {
+        return false;
+      }
+      builder.Append(now, line.key, line.value);
+      return (builder.records_count() < static_cast<int32_t>(kMaxBatchRecords) &&
+              builder.size_bytes() < kMaxBatchBytes) ||
+             flush_batch();
+    });
     return ok && flush_batch();
   };
 
@@ -389,14 +404,16 @@ int LogAppend(const Args& args) {
       print_acks();
       continue;
     }
-    ssize_t n = read(STDIN_FILENO, chunk, sizeof(chunk));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    pending.append(chunk, static_cast<size_t>(n));
-    if (!append_lines(false)) return 1;
+    absl::StatusOr<size_t> n = ReadInput(STDIN_FILENO, chunk, sizeof(chunk), "stdin");
+    if (!n.ok()) {
+      fmt::print(stderr, "brook: {}\n", n.status().message());
+      return 1;
+    }
+    if (*n == 0) break;
+    if (!append_lines(std::string_view(chunk, *n), false)) return 1;
     print_acks();
   }
-  if (!append_lines(true)) return 1;
+  if (!append_lines({}, true)) return 1;
   if (absl::Status s = log.Flush(); !s.ok()) {
     fmt::print(stderr, "brook: {}\n", s);
     return 1;

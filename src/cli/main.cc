@@ -50,7 +50,8 @@ constexpr char kUsage[] = R"(usage: brook <command> [options]
                                               send stdin lines (key<TAB>value or value) and
                                               print "<partition> <offset>" per record (--quiet:
                                               a count at the end); --flush acknowledges only
-                                              what is on disk
+                                              what is on disk. A line that cannot be produced
+                                              is named on stderr, the others still go, exit 1
   brook consume DIR TOPIC [--group G] [--from-beginning] [--follow] [--max N]
                                               print records: partition, offset, timestamp, key,
                                               value (tab separated). Without --group, reads

@@ -1,5 +1,8 @@
 #include "cli/text.h"
 
+#include <poll.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -58,25 +61,69 @@ absl::Status FlushStdout() {
       fmt::format("writing to stdout: {}", error != 0 ? std::strerror(error) : "write error"));
 }
 
-bool TakeLines(std::string& pending, bool final, const LineHandler& handle) {
-  size_t start = 0;
-  bool ok = true;
-  while (ok) {
-    size_t nl = pending.find('\n', start);
-    if (nl == std::string::npos && !(final && start < pending.size())) break;
-    size_t end = nl == std::string::npos ? pending.size() : nl;
-    std::string_view line(pending.data() + start, end - start);
+bool LineSplitter::Add(std::string_view bytes, bool final,
+                       const std::function<bool(const InputLine&)>& handle) {
+  auto emit = [&](std::string_view line) {
+    InputLine in{.number = ++lines_};
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     size_t tab = line.find('\t');
     if (tab == std::string_view::npos) {
-      ok = handle(std::nullopt, line);
+      in.value = line;
     } else {
-      ok = handle(line.substr(0, tab), line.substr(tab + 1));
+      in.key = line.substr(0, tab);
+      in.value = line.substr(tab + 1);
     }
-    start = end + 1;
+    return handle(in);
+  };
+  while (!bytes.empty()) {
+    size_t nl = bytes.find('\n');
+    std::string_view piece = bytes.substr(0, nl);  // up to the line's end, or all of `bytes`
+    bytes.remove_prefix(nl == std::string_view::npos ? bytes.size() : nl + 1);
+    if (!skipping_) {
+      if (pending_.size() + piece.size() > max_line_bytes_) {
+        // Too long to hold: reported now if it ends here, else once its end arrives.
+        pending_.clear();
+        skipping_ = true;
+      } else if (nl != std::string_view::npos && pending_.empty()) {
+        if (!emit(piece)) return false;  // a whole line in `bytes`: no copy
+        continue;
+      } else {
+        pending_.append(piece);
+      }
+    }
+    if (nl == std::string_view::npos) break;
+    if (skipping_) {
+      skipping_ = false;
+      if (!handle(InputLine{.number = ++lines_, .too_long = true})) return false;
+      continue;
+    }
+    std::string line = std::move(pending_);
+    pending_.clear();
+    if (!emit(line)) return false;
   }
-  pending.erase(0, std::min(start, pending.size()));
-  return ok;
+  if (final && (skipping_ || !pending_.empty())) {
+    std::string line = std::move(pending_);
+    pending_.clear();
+    if (skipping_) {
+      skipping_ = false;
+      return handle(InputLine{.number = ++lines_, .too_long = true});
+    }
+    return emit(line);
+  }
+  return true;
+}
+
+absl::StatusOr<size_t> ReadInput(int fd, char* buffer, size_t size, std::string_view what) {
+  while (true) {
+    ssize_t n = read(fd, buffer, size);
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {  // a non-blocking fd inherited from a parent
+      pollfd pfd{.fd = fd, .events = POLLIN, .revents = 0};
+      if (poll(&pfd, 1, -1) >= 0 || errno == EINTR) continue;
+    }
+    return absl::UnavailableError(fmt::format("reading {}: {}", what, std::strerror(errno)));
+  }
 }
 
 }  // namespace brook::cli

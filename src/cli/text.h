@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace brook::cli {
 
@@ -27,14 +28,37 @@ void Print(std::string_view text);
 // successful flush as printed.
 absl::Status FlushStdout();
 
-// Called per input line with its key (nullopt for a line without a TAB) and value. Returns
-// false to stop.
-using LineHandler = std::function<bool(std::optional<std::string_view>, std::string_view)>;
+// One line of input: `key<TAB>value`, or a value with no key (key nullopt); a trailing '\r' is
+// dropped. Lines are numbered from 1. A line longer than the splitter's limit comes with
+// too_long set and no bytes: it was dropped as it arrived, never held whole.
+struct InputLine {
+  int64_t number = 0;
+  std::optional<std::string_view> key;
+  std::string_view value;
+  bool too_long = false;
+};
 
-// Hands each complete line at the front of `pending` to `handle` - `key<TAB>value`, or a value
-// with no key; a trailing '\r' is dropped - and erases it. With `final`, a last line without
-// '\n' goes too. Returns false as soon as `handle` does.
-bool TakeLines(std::string& pending, bool final, const LineHandler& handle);
+// Splits input arriving in chunks into lines. Holds at most one partial line, of at most
+// `max_line_bytes` (past that, the rest of the line is skipped as it arrives), so memory stays
+// bounded whatever the input.
+class LineSplitter {
+ public:
+  explicit LineSplitter(size_t max_line_bytes) : max_line_bytes_(max_line_bytes) {}
+
+  // Adds `bytes` and hands each line they complete to `handle` (with `final`, a last line without
+  // '\n' too). Returns false as soon as `handle` does; the lines after it are dropped then.
+  bool Add(std::string_view bytes, bool final, const std::function<bool(const InputLine&)>& handle);
+
+ private:
+  const size_t max_line_bytes_;
+  std::string pending_;    // the start of the current line
+  bool skipping_ = false;  // the current line is too long: dropping bytes up to its '\n'
+  int64_t lines_ = 0;      // lines handed out
+};
+
+// Reads up to `size` bytes from `fd`, waiting for input (EINTR retried, a non-blocking fd polled).
+// 0 at the end of input; an error names `what` ("stdin").
+absl::StatusOr<size_t> ReadInput(int fd, char* buffer, size_t size, std::string_view what);
 
 }  // namespace brook::cli
 

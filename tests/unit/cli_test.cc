@@ -574,6 +574,38 @@ TEST_CASE("brook consume --group commits nothing it could not write to stdout", 
   }
 }
 
+TEST_CASE("brook produce reports each line it cannot produce and produces the others",
+          "[cli][broker]") {
+  std::string cli = CliPath();
+  if (cli.empty()) return;
+  testing::TempDir dir;
+  const std::string broker = dir.Sub("broker");
+  REQUIRE(Run({cli, "topic", "create", broker, "t", "--config", "max.message.bytes=200"}).first ==
+          0);
+  // Line 2 is longer than max.message.bytes; line 4 fits as a line but not as a batch; line 6 is
+  // 5 MB without a newline until its end, read in many chunks and never held whole.
+  const std::string input = "a\n" + std::string(300, 'x') + "\nb\n" + std::string(150, 'y') +
+                            "\nc\n" + std::string(5 << 20, 'z') + "\nd";
+  testing::RunResult r = RunCapturingStderr({cli, "produce", broker, "t"}, input);
+  CHECK(r.code == 1);
+  CHECK(r.out == "0 0\n0 1\n0 2\n0 3\n");
+  for (const char* line : {"line 2: ", "line 4: ", "line 6: ", "3 line(s) not produced"}) {
+    INFO(line);
+    CHECK(r.err.find(line) != std::string::npos);
+  }
+  CHECK(r.err.find("line 1:") == std::string::npos);
+  auto [code, out] = Run({cli, "consume", broker, "t"});
+  CHECK(code == 0);
+  std::vector<std::string> values;
+  for (const auto& row : Rows(out)) values.push_back(row.at(4));
+  CHECK(values == std::vector<std::string>{"a", "b", "c", "d"});
+  // An input that cannot be read is an error, not an empty input.
+  testing::RunResult unreadable = RunCapturingStderr(
+      {"/bin/sh", "-c", fmt::format("'{}' produce '{}' t < '{}'", cli, broker, dir.path())});
+  CHECK(unreadable.code == 1);
+  CHECK(unreadable.err.find("reading stdin") != std::string::npos);
+}
+
 TEST_CASE("brook consume --follow holds the directory until SIGTERM", "[cli][broker]") {
   std::string cli = CliPath();
   if (cli.empty()) return;
