@@ -234,9 +234,12 @@ absl::Status BrokerImpl::Open() {
     BROOK_RETURN_IF_ERROR(fs_->CreateDirs(dir_));
   }
   absl::StatusOr<std::unique_ptr<FileLock>> lock = fs_->Lock(dir_ + "/" + kBrokerLockFile);
-  if (!lock.ok()) {
+  if (absl::IsFailedPrecondition(lock.status())) {  // held elsewhere (FileSystem::Lock)
     return absl::FailedPreconditionError(fmt::format(
         "broker directory {} is in use by another Broker or process: {}", dir_, lock.status()));
+  }
+  if (!lock.ok()) {  // no permission, a read-only file system, ...: said as it is
+    return Annotate(lock.status(), fmt::format("locking broker directory {}", dir_));
   }
   lock_ = std::move(*lock);
 

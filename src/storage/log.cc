@@ -275,10 +275,14 @@ absl::Status LogImpl::LockDirectory() {
     if (!exists) return absl::OkStatus();  // not a Broker's directory
   }
   absl::StatusOr<std::unique_ptr<FileLock>> broker = fs_->Lock(parent + "/" + kBrokerLockFile);
-  if (!broker.ok()) {
+  if (absl::IsFailedPrecondition(broker.status())) {
     return absl::FailedPreconditionError(
         fmt::format("log {} is a partition of the Broker directory {}, which is in use: {}", dir_,
                     parent, broker.status().message()));
+  }
+  if (!broker.ok()) {
+    return Annotate(broker.status(),
+                    fmt::format("log {}: checking that no Broker has {} open", dir_, parent));
   }
   broker_lock_ = std::move(*broker);
   return absl::OkStatus();

@@ -57,6 +57,30 @@ TEST_CASE("Broker creates, lists, describes, grows and deletes topics, and keeps
   REQUIRE((*topic)->config().retention_bytes == 1 << 20);
 }
 
+TEST_CASE("A lock that cannot be taken for another reason is not reported as in use", "[broker]") {
+  // The lock file's path is a directory: opening it fails (EISDIR, even for root), which says
+  // nothing about another process.
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.Sub("b/.lock"));
+  absl::StatusOr<std::unique_ptr<Broker>> broker = Broker::Open(dir.Sub("b"), {});
+  REQUIRE(!broker.ok());
+  CHECK(!absl::IsFailedPrecondition(broker.status()));
+  CHECK(broker.status().message().find("in use") == std::string::npos);
+  CHECK(broker.status().message().find("Is a directory") != std::string::npos);
+  // The same for a Log opened on a Broker's partition.
+  {
+    auto c = OpenBroker(dir.Sub("c"));
+    REQUIRE(c->CreateTopic("t", {.partitions = 1}).ok());
+    REQUIRE(c->Close().ok());
+  }
+  std::filesystem::remove(dir.Sub("c/.lock"));
+  std::filesystem::create_directories(dir.Sub("c/.lock"));
+  absl::StatusOr<std::unique_ptr<Log>> log = Log::Open(dir.Sub("c/t-0"), {});
+  REQUIRE(!log.ok());
+  CHECK(!absl::IsFailedPrecondition(log.status()));
+  CHECK(log.status().message().find("Is a directory") != std::string::npos);
+}
+
 TEST_CASE("Broker refuses bad topic names and a second opener of its directory", "[broker]") {
   testing::TempDir dir;
   auto broker = OpenBroker(dir.path());
