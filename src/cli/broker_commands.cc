@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <functional>
 #include <future>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -171,6 +172,11 @@ int Produce(const Args& args) {
   const std::string& topic = args.positional[1];
   std::optional<int64_t> partition = IntOption(args, "partition", "a partition", 0, -1);
   if (!partition) return 2;
+  if (*partition > std::numeric_limits<int32_t>::max()) {
+    fmt::print(stderr, "brook: --partition {} is past the largest partition number, {}\n",
+               *partition, std::numeric_limits<int32_t>::max());
+    return 2;
+  }
   bool quiet = args.Has("quiet");
   Durability durability = args.Has("flush") ? Durability::kFlushed : Durability::kAppended;
   return WithBroker(args.positional[0], [&](Broker& broker) -> absl::Status {

@@ -162,6 +162,7 @@ TEST_CASE("brook refuses unknown options and options missing their value", "[cli
   CHECK(swallowed.err.find("--group wants a value") != std::string::npos);
   CHECK(Run({cli, "produce", broker, "t", "--partitions", "2"}, "x\n").first == 2);
   CHECK(Run({cli, "produce", broker, "t", "--quiet=yes"}, "x\n").first == 2);
+  CHECK(Run({cli, "produce", broker, "t", "--partition", "4294967296"}, "x\n").first == 2);
   CHECK(Run({cli, "topic", "list", broker, "--all"}).first == 2);
   // Nothing ran: no group, no record.
   auto [groups_code, groups] = Run({cli, "groups", "list", broker});
