@@ -54,7 +54,9 @@ class GroupCoordinator;
 }  // namespace detail
 
 struct BrokerOptions {
-  // Create the directory if it does not exist. Default: true.
+  // Make `dir` a broker directory if it is not one yet: create it if missing, or take it over if
+  // it is empty. False: `dir` must already be a broker directory (NotFound otherwise), and is left
+  // untouched when it is not. Default: true.
   bool create_if_missing = true;
   // Settings for topics created without their own, and by auto-creation.
   TopicConfig default_topic_config;

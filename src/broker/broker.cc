@@ -101,6 +101,9 @@ class BrokerImpl {
   }
 
   absl::Status Open();
+  // FailedPrecondition when dir_ holds anything but a lock file and a half-written registry:
+  // without a registry, it is someone else's directory, not a broker's to take over.
+  absl::Status CheckEmptyOfOthers();
   absl::Status CreateTopic(const std::string& name, TopicConfig config, bool internal);
   absl::Status DeleteTopic(const std::string& name);
   absl::Status AddPartitions(const std::string& name, int32_t total);
@@ -224,6 +227,19 @@ absl::StatusOr<std::shared_ptr<Partition>> BrokerImpl::OpenPartition(const std::
   return partition;
 }
 
+absl::Status BrokerImpl::CheckEmptyOfOthers() {
+  BROOK_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->ListDir(dir_));
+  for (const std::string& n : names) {
+    if (n != kBrokerLockFile && n != std::string(broker::kRegistryFile) + ".tmp") {
+      return absl::FailedPreconditionError(
+          fmt::format("{} is not a brook broker directory: it holds '{}' but no topic registry; "
+                      "refusing to touch it",
+                      dir_, n));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status BrokerImpl::Open() {
   BROOK_RETURN_IF_ERROR(options_.Validate());
   BROOK_ASSIGN_OR_RETURN(bool exists, fs_->Exists(dir_));
@@ -232,6 +248,18 @@ absl::Status BrokerImpl::Open() {
       return absl::NotFoundError(fmt::format("broker directory {} does not exist", dir_));
     }
     BROOK_RETURN_IF_ERROR(fs_->CreateDirs(dir_));
+  }
+  // Checked before the lock file goes in, so that a refused directory is left as it was; checked
+  // again under the lock below.
+  BROOK_ASSIGN_OR_RETURN(bool registered,
+                         fs_->Exists(dir_ + "/" + std::string(broker::kRegistryFile)));
+  if (!registered) {
+    if (!options_.create_if_missing) {
+      return absl::NotFoundError(fmt::format(
+          "{} is not a broker directory (it has no topic registry); create_if_missing makes one",
+          dir_));
+    }
+    BROOK_RETURN_IF_ERROR(CheckEmptyOfOthers());
   }
   absl::StatusOr<std::unique_ptr<FileLock>> lock = fs_->Lock(dir_ + "/" + kBrokerLockFile);
   if (absl::IsFailedPrecondition(lock.status())) {  // held elsewhere (FileSystem::Lock)
@@ -246,15 +274,12 @@ absl::Status BrokerImpl::Open() {
   absl::StatusOr<broker::TopicRegistry> registry = broker::ReadTopicRegistry(fs_, dir_);
   bool fresh = false;
   if (absl::IsNotFound(registry.status())) {
-    BROOK_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->ListDir(dir_));
-    for (const std::string& n : names) {
-      if (n != kBrokerLockFile && n != std::string(broker::kRegistryFile) + ".tmp") {
-        return absl::FailedPreconditionError(fmt::format(
-            "{} is not a brook broker directory: it holds '{}' but no topic registry; refusing "
-            "to touch it",
-            dir_, n));
-      }
+    if (!options_.create_if_missing) {
+      return absl::NotFoundError(fmt::format(
+          "{} is not a broker directory (it has no topic registry); create_if_missing makes one",
+          dir_));
     }
+    BROOK_RETURN_IF_ERROR(CheckEmptyOfOthers());
     registry = broker::TopicRegistry{};
     fresh = true;
   }

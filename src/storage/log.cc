@@ -297,17 +297,16 @@ absl::Status LogImpl::CheckDirectory() {
     BROOK_RETURN_IF_ERROR(fs_->CreateDirs(dir_));
   }
   BROOK_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->ListDir(dir_));
-  if (options_.lock_directory) BROOK_RETURN_IF_ERROR(LockDirectory());
   bool has_meta = std::find(names.begin(), names.end(), kMetaFile) != names.end();
+  if (!has_meta && !std::all_of(names.begin(), names.end(), [](const std::string& n) {
+        return n == kLockFile || n == std::string(kMetaFile) + ".tmp";
+      })) {
+    // Refused before the lock file goes in, so someone else's directory is left as it was.
+    return absl::FailedPreconditionError(fmt::format(
+        "{} is not a brook log: it holds files but no {}; refusing to touch it", dir_, kMetaFile));
+  }
+  if (options_.lock_directory) BROOK_RETURN_IF_ERROR(LockDirectory());
   if (!has_meta) {
-    bool empty = std::all_of(names.begin(), names.end(), [](const std::string& n) {
-      return n == kLockFile || n == std::string(kMetaFile) + ".tmp";
-    });
-    if (!empty) {
-      return absl::FailedPreconditionError(
-          fmt::format("{} is not a brook log: it holds files but no {}; refusing to touch it", dir_,
-                      kMetaFile));
-    }
     return storage::WriteCheckpoint(fs_, dir_, kMetaFile, "brook-log", {kFormatVersion});
   }
   absl::StatusOr<std::vector<int64_t>> meta =

@@ -57,6 +57,30 @@ TEST_CASE("Broker creates, lists, describes, grows and deletes topics, and keeps
   REQUIRE((*topic)->config().retention_bytes == 1 << 20);
 }
 
+TEST_CASE("A directory that is not a broker's is left untouched unless asked to become one",
+          "[broker]") {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.Sub("empty"));
+  absl::StatusOr<std::unique_ptr<Broker>> opened =
+      Broker::Open(dir.Sub("empty"), {.create_if_missing = false});
+  CHECK(absl::IsNotFound(opened.status()));
+  CHECK(std::filesystem::is_empty(dir.Sub("empty")));
+  // Someone else's directory: refused either way, and no lock file left in it.
+  std::filesystem::create_directories(dir.Sub("other"));
+  std::ofstream(dir.Sub("other/notes.txt")) << "mine";
+  for (bool create : {false, true}) {
+    INFO(create);
+    opened = Broker::Open(dir.Sub("other"), {.create_if_missing = create});
+    CHECK(!opened.ok());
+    CHECK(!std::filesystem::exists(dir.Sub("other/.lock")));
+  }
+  // Asked to, an empty directory becomes a broker directory, which then opens either way.
+  REQUIRE(OpenBroker(dir.Sub("empty"))->Close().ok());
+  opened = Broker::Open(dir.Sub("empty"), {.create_if_missing = false});
+  REQUIRE(opened.ok());
+  CHECK((*opened)->Close().ok());
+}
+
 TEST_CASE("A lock that cannot be taken for another reason is not reported as in use", "[broker]") {
   // The lock file's path is a directory: opening it fails (EISDIR, even for root), which says
   // nothing about another process.

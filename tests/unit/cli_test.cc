@@ -141,6 +141,17 @@ TEST_CASE("brook refuses bad arguments and non-log directories", "[cli]") {
   CHECK(Run({cli, "log", "read", dir.Sub("x"), "--from", "minus-one"}).first != 0);
   CHECK(Run({cli, "log", "append", dir.Sub("y"), "--flush=sometimes"}, "x\n").first == 2);
   CHECK(Run({cli, "version"}).first == 0);
+  // Commands other than topic create leave a directory that is not a broker's as it was.
+  std::filesystem::create_directories(dir.Sub("empty"));
+  for (const char* command : {"list", "describe"}) {
+    INFO(command);
+    std::vector<std::string> argv = {cli, "topic", command, dir.Sub("empty")};
+    if (std::string(command) == "describe") argv.push_back("t");
+    CHECK(Run(argv).first == 1);
+    CHECK(std::filesystem::is_empty(dir.Sub("empty")));
+  }
+  CHECK(Run({cli, "groups", "list", dir.path()}).first == 1);
+  CHECK(!std::filesystem::exists(dir.Sub(".lock")));
 }
 
 TEST_CASE("brook refuses unknown options and options missing their value", "[cli]") {
