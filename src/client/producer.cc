@@ -88,6 +88,7 @@ struct PartitionQueue {
   std::unique_ptr<Batch> open ABSL_GUARDED_BY(mu);
   std::deque<std::unique_ptr<Batch>> sealed ABSL_GUARDED_BY(mu);
   std::vector<std::unique_ptr<Batch>> spare ABSL_GUARDED_BY(mu);
+  bool retired ABSL_GUARDED_BY(mu) = false;  // its topic was deleted: no spares kept
   bool draining ABSL_GUARDED_BY(mu) = false;
   bool timer_set ABSL_GUARDED_BY(mu) = false;  // the sender thread will seal the open batch
   // The sender thread's last look at a burst: which open batch, how many records it held, and
@@ -121,15 +122,18 @@ struct TopicState {
   const std::unique_ptr<std::atomic<PartitionQueue*>[]> slots;
   Mutex mu;
   std::map<int32_t, std::unique_ptr<PartitionQueue>> queues ABSL_GUARDED_BY(mu);
+  bool retired ABSL_GUARDED_BY(mu) = false;  // Retire() ran
 
   // For a deleted topic's state, kept while the Producer lives (a Send that looked it up before
   // the deletion may still use it): frees its queues' spare batches, whose buffers are up to
-  // batch_bytes_max each, so a topic deleted and created again many times leaves only small
-  // bookkeeping behind.
-  void ReleaseSpares() {
+  // batch_bytes_max each, and keeps batches still queued from becoming spares once appended
+  // (or failed), so a topic deleted and created again many times leaves only small bookkeeping.
+  void Retire() {
     MutexLock l(&mu);
+    retired = true;
     for (auto& [p, q] : queues) {
       MutexLock ql(&q->mu);
+      q->retired = true;
       q->spare.clear();
       q->spare.shrink_to_fit();
     }
@@ -148,6 +152,10 @@ struct TopicState {
       if (created->partition == nullptr) {
         queues.erase(p);
         return nullptr;
+      }
+      {
+        MutexLock ql(&created->mu);
+        created->retired = retired;
       }
       q = std::move(created);
       if (i < slot_count) slots[i].store(q.get(), std::memory_order_release);
@@ -274,7 +282,7 @@ absl::StatusOr<TopicState*> ProducerImpl::Topic(std::string_view name) {
   if (slot == nullptr || slot->topic->deleted()) {
     // A deleted topic's queues may still be drained by another thread: keep them alive.
     if (slot != nullptr) {
-      slot->ReleaseSpares();
+      slot->Retire();
       retired_.push_back(std::move(slot));
     }
     slot = std::move(state);
@@ -552,7 +560,7 @@ void ProducerImpl::Drain(PartitionQueue& q, bool all, uint64_t last_serial) {
     batch->callbacks.clear();
     batch->timestamps.clear();
     batch->reserved_bytes = 0;
-    if (q.spare.size() < 2) q.spare.push_back(std::move(batch));
+    if (q.spare.size() < 2 && !q.retired) q.spare.push_back(std::move(batch));
     q.idle.SignalAll();
   }
 }
