@@ -131,8 +131,10 @@ class Broker {
  public:
   // Opens (or creates) the broker directory `dir`: reads the topic registry, opens every
   // partition (recovering it after a crash), loads committed offsets. FailedPrecondition if the
-  // directory is locked by another Broker, InvalidArgument for bad options, DataLoss if the
-  // registry is damaged.
+  // directory is locked by another Broker, or holds files of someone else's (no registry);
+  // NotFound if it is not a broker directory and create_if_missing is false; InvalidArgument for
+  // bad options; DataLoss if the registry is damaged; other errors (no permission, ...) as the
+  // file system reported them.
   static absl::StatusOr<std::unique_ptr<Broker>> Open(const std::string& dir,
                                                       BrokerOptions options);
   ~Broker();

@@ -1,5 +1,6 @@
 // brook — look inside brook logs and broker directories, as kafka-dump-log, kafka-topics,
 // kafka-consumer-groups and kcat do for Kafka.
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -123,6 +124,9 @@ int BadUsage() {
 
 int main(int argc, char** argv) {
   using namespace brook::cli;
+  // A closed pipe on stdout (`brook consume ... | head`) is a failed write the commands see and
+  // handle (consume commits nothing it could not write), not a signal that kills them mid-way.
+  signal(SIGPIPE, SIG_IGN);
   if (argc < 2) return BadUsage();
   std::string_view first = argv[1];
   if (first == "version" || first == "--version") {
@@ -157,7 +161,7 @@ int main(int argc, char** argv) {
     int code = 1;
     try {
       code = c.run(args);
-    } catch (const std::system_error& e) {  // fmt::print to a full disk or a closed pipe
+    } catch (const std::system_error& e) {  // fmt::print to a full disk or a closed pipe (EPIPE)
       std::fprintf(stderr, "brook %s: writing output: %s\n", command.c_str(), e.what());
       return 1;
     }

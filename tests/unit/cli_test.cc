@@ -577,6 +577,18 @@ TEST_CASE("brook consume --group commits nothing it could not write to stdout", 
     CHECK(code == 0);
     CHECK(std::count(out.begin(), out.end(), '\n') == (std::string(topic) == "big" ? 300 : 1));
   }
+  // A reader that goes away (`| head -c 1`): the write fails with EPIPE, which is handled as any
+  // failed write (exit 1, nothing unwritten committed), not a SIGPIPE killing it before Close.
+  // ~1 MB of output: more than a pipe holds, so a write surely meets the closed pipe.
+  std::string many;
+  for (int i = 0; i < 30000; ++i) many += fmt::format("record-{}\n", i);
+  REQUIRE(Run({cli, "topic", "create", broker, "huge"}).first == 0);
+  REQUIRE(Run({cli, "produce", broker, "huge", "--quiet"}, many).first == 0);
+  const std::string piped = fmt::format(
+      "'{}' consume '{}' huge --group piped --from-beginning | head -c 1 >/dev/null; "
+      "exit ${{PIPESTATUS[0]}}",
+      cli, broker);
+  CHECK(Run({"/bin/bash", "-c", piped}).first == 1);
   // Without a group too, and in every other command, lost output is a failure.
   for (const std::string& command :
        {fmt::format("consume '{}' big", broker), fmt::format("topic list '{}'", broker),
