@@ -35,6 +35,40 @@ BrokerOptions GroupBrokerOptions(Clock* clock = nullptr) {
   return {.background_threads = 0, .group_min_session_timeout = milliseconds(1), .clock = clock};
 }
 
+// A broker on a manual clock with topic "t" of 2 partitions, for tests that drive its group
+// coordinator directly.
+struct CoordinatorSetup {
+  CoordinatorSetup() { REQUIRE(broker->CreateTopic("t", {.partitions = 2}).ok()); }
+  testing::TempDir dir;
+  testing::ManualClock clock;
+  std::unique_ptr<Broker> broker = OpenBroker(dir.path(), GroupBrokerOptions(&clock));
+  detail::GroupCoordinator& coordinator = broker->coordinator();
+};
+
+// A member of group "g" on topic "t" that heartbeats explicitly, as a remote client would.
+detail::JoinGroupRequest RemoteMember(std::optional<std::string> instance_id = std::nullopt) {
+  return {.group_id = "g",
+          .group_instance_id = std::move(instance_id),
+          .client_id = "remote",
+          .session_timeout = milliseconds(3000),
+          .rebalance_timeout = milliseconds(60000),
+          .assignors = {"range"},
+          .topics = {"t"},
+          .implied_heartbeats = false};
+}
+
+// Joins `join` alone (the rebalance completes at once) and syncs: its member id and assignment.
+std::pair<std::string, detail::SyncGroupResult> JoinAndSync(detail::GroupCoordinator& coordinator,
+                                                            const detail::JoinGroupRequest& join) {
+  absl::StatusOr<std::string> member = coordinator.Join(join);
+  REQUIRE(member.ok());
+  absl::StatusOr<std::optional<detail::SyncGroupResult>> sync =
+      coordinator.Sync(join.group_id, *member, join.group_instance_id);
+  REQUIRE(sync.ok());
+  REQUIRE(sync->has_value());
+  return {*member, std::move(**sync)};
+}
+
 // Produces `count` records with values "<partition>:<i>" to every partition of `topic`.
 void Fill(Producer& producer, const std::string& topic, int32_t partitions, int count) {
   for (int32_t p = 0; p < partitions; ++p) {
@@ -701,31 +735,17 @@ TEST_CASE("__consumer_offsets is compacted and the latest commits survive it and
 
 TEST_CASE("The coordinator removes a member whose heartbeats stop after the session timeout",
           "[group]") {
-  testing::TempDir dir;
-  testing::ManualClock clock;
-  auto broker = OpenBroker(dir.path(), GroupBrokerOptions(&clock));
-  REQUIRE(broker->CreateTopic("t", {.partitions = 2}).ok());
-  detail::GroupCoordinator& coordinator = broker->coordinator();
-  detail::JoinGroupRequest join{.group_id = "g",
-                                .client_id = "remote",
-                                .session_timeout = milliseconds(3000),
-                                .rebalance_timeout = milliseconds(60000),
-                                .assignors = {"range"},
-                                .topics = {"t"},
-                                .implied_heartbeats = false};
-  absl::StatusOr<std::string> a = coordinator.Join(join);
-  REQUIRE(a.ok());
-  absl::StatusOr<std::optional<detail::SyncGroupResult>> sync = coordinator.Sync("g", *a);
-  REQUIRE(sync.ok());
-  REQUIRE(sync->has_value());
-  REQUIRE((*sync)->assignment.size() == 2);
+  CoordinatorSetup setup;
+  auto& [dir, clock, broker, coordinator] = setup;
+  auto [a, sync] = JoinAndSync(coordinator, RemoteMember());
+  REQUIRE(sync.assignment.size() == 2);
   for (int i = 0; i < 5; ++i) {  // heartbeats keep it alive well past the session timeout
     clock.Advance(milliseconds(2000));
-    REQUIRE(coordinator.Heartbeat("g", *a, (*sync)->generation, false).ok());
+    REQUIRE(coordinator.Heartbeat("g", a, sync.generation, false).ok());
   }
   clock.Advance(milliseconds(3001));
   REQUIRE(coordinator.Step().ok());
-  REQUIRE(GetErrorCode(coordinator.Heartbeat("g", *a, (*sync)->generation, false)) ==
+  REQUIRE(GetErrorCode(coordinator.Heartbeat("g", a, sync.generation, false)) ==
           ErrorCode::kUnknownMemberId);
   REQUIRE(broker->ListGroups().empty());  // no members and no committed offsets
 }
@@ -770,25 +790,11 @@ TEST_CASE("A fenced static member stays fenced instead of fencing its replacemen
 
 TEST_CASE("A static member replaced over a thousand times ago is still told it is fenced",
           "[group]") {
-  testing::TempDir dir;
-  testing::ManualClock clock;
-  auto broker = OpenBroker(dir.path(), GroupBrokerOptions(&clock));
-  REQUIRE(broker->CreateTopic("t", {.partitions = 2}).ok());
-  detail::GroupCoordinator& coordinator = broker->coordinator();
-  detail::JoinGroupRequest join{.group_id = "g",
-                                .group_instance_id = "worker-1",
-                                .client_id = "remote",
-                                .session_timeout = milliseconds(3000),
-                                .rebalance_timeout = milliseconds(60000),
-                                .assignors = {"range"},
-                                .topics = {"t"},
-                                .implied_heartbeats = false};
-  absl::StatusOr<std::string> zombie = coordinator.Join(join);
-  REQUIRE(zombie.ok());
-  absl::StatusOr<std::optional<detail::SyncGroupResult>> sync = coordinator.Sync("g", *zombie);
-  REQUIRE(sync.ok());
-  REQUIRE(sync->has_value());
-  const int32_t generation = (*sync)->generation;
+  CoordinatorSetup setup;
+  auto& [dir, clock, broker, coordinator] = setup;
+  const detail::JoinGroupRequest join = RemoteMember("worker-1");
+  const auto [zombie, sync] = JoinAndSync(coordinator, join);
+  const int32_t generation = sync.generation;
   // worker-1 restarts 1,100 times, more than the coordinator remembers replaced ids for.
   std::string live;
   for (int i = 0; i < 1100; ++i) {
@@ -799,16 +805,16 @@ TEST_CASE("A static member replaced over a thousand times ago is still told it i
   REQUIRE(coordinator.Sync("g", live, "worker-1").ok());
   // Told apart by the instance id its requests carry, as Kafka's requests do.
   const std::optional<std::string> instance = "worker-1";
-  CHECK(GetErrorCode(coordinator.Heartbeat("g", *zombie, generation, false, instance)) ==
+  CHECK(GetErrorCode(coordinator.Heartbeat("g", zombie, generation, false, instance)) ==
         ErrorCode::kFencedInstanceId);
-  CHECK(GetErrorCode(coordinator.Sync("g", *zombie, instance).status()) ==
+  CHECK(GetErrorCode(coordinator.Sync("g", zombie, instance).status()) ==
         ErrorCode::kFencedInstanceId);
-  CHECK(GetErrorCode(coordinator.Commit("g", *zombie, generation,
+  CHECK(GetErrorCode(coordinator.Commit("g", zombie, generation,
                                         {{TopicPartition{"t", 0}, {.offset = 1}}}, instance)) ==
         ErrorCode::kFencedInstanceId);
-  CHECK(GetErrorCode(coordinator.Leave("g", *zombie, instance)) == ErrorCode::kFencedInstanceId);
+  CHECK(GetErrorCode(coordinator.Leave("g", zombie, instance)) == ErrorCode::kFencedInstanceId);
   // Without it, the replaced id has aged out of the remembered ones.
-  CHECK(GetErrorCode(coordinator.Heartbeat("g", *zombie, generation, false)) ==
+  CHECK(GetErrorCode(coordinator.Heartbeat("g", zombie, generation, false)) ==
         ErrorCode::kUnknownMemberId);
   // The live instance is untouched.
   REQUIRE(coordinator.Heartbeat("g", live, generation, false, instance).ok());
