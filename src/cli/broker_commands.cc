@@ -178,6 +178,7 @@ int Produce(const Args& args) {
     return 2;
   }
   bool quiet = args.Has("quiet");
+  const std::optional<std::string> null_text = args.Get("null");
   Durability durability = args.Has("flush") ? Durability::kFlushed : Durability::kAppended;
   return WithBroker(args.positional[0], [&](Broker& broker) -> absl::Status {
     // Checked first so that a wrong name fails once, not once per line.
@@ -209,6 +210,10 @@ int Produce(const Args& args) {
           return true;
         }
         ProducerRecord record{.topic = topic, .key = line.key, .value = line.value};
+        if (null_text) {  // a tombstone (null value) or a null key, as consume prints them
+          if (record.key == *null_text) record.key = std::nullopt;
+          if (record.value == *null_text) record.value = std::nullopt;
+        }
         if (*partition >= 0) record.partition = static_cast<int32_t>(*partition);
         acks.emplace_back(line.number, producer->Send(record));
         return true;
@@ -333,7 +338,7 @@ absl::Status ConsumeLoop(Consumer& consumer, std::map<TopicPartition, int64_t>& 
         continue;
       }
       Print(fmt::format("{}\t{}\t{}\t{}\t{}\n", r.partition, r.offset(), r.timestamp(),
-                        Printable(r.key().value_or("")), Printable(r.value().value_or(""))));
+                        KeyField(r.record), ValueField(r.record)));
       ++printed;
     }
     if (absl::Status written = FlushStdout(); !written.ok()) {
@@ -397,8 +402,8 @@ int ConsumeFiles(const std::string& dir, const std::string& topic, bool from_beg
       const int32_t p = partition;
       absl::StatusOr<std::optional<TailProblem>> problem = tail.Read([&](const RecordView& r) {
         if (!more()) return false;
-        Print(fmt::format("{}\t{}\t{}\t{}\t{}\n", p, r.offset(), r.timestamp(), Printable(r.key()),
-                          Printable(r.value())));
+        Print(fmt::format("{}\t{}\t{}\t{}\t{}\n", p, r.offset(), r.timestamp(), KeyField(r),
+                          ValueField(r)));
         ++printed;
         return true;
       });

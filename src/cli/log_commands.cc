@@ -286,8 +286,7 @@ int LogRead(const Args& args) {
   LogTail tail(std::move(log), *from);
   while (true) {
     absl::StatusOr<std::optional<TailProblem>> problem = tail.Read([](const RecordView& r) {
-      fmt::print("{}\t{}\t{}\t{}\n", r.offset(), r.timestamp(), Printable(r.key()),
-                 Printable(r.value()));
+      fmt::print("{}\t{}\t{}\t{}\n", r.offset(), r.timestamp(), KeyField(r), ValueField(r));
       return true;
     });
     std::fflush(stdout);

@@ -26,6 +26,7 @@ constexpr char kUsage[] = R"(usage: brook <command> [options]
         POLICY: every (default) | os | records:N | bytes:N | interval:MS
   brook log read DIR [--from OFFSET] [--follow]
                                               print records: offset, timestamp, key, value
+                                              (a null key or value is \N)
   brook log compact DIR [--delete-retention=MS] [--min-lag=MS]
                                               keep only the latest record of each key, now,
                                               and print what was done. A tombstone goes in the
@@ -47,15 +48,17 @@ constexpr char kUsage[] = R"(usage: brook <command> [options]
   brook topic delete DIR NAME                 delete a topic and its data
   brook topic add-partitions DIR NAME --partitions N
                                               grow a topic to N partitions
-  brook produce DIR TOPIC [--partition P] [--flush] [--quiet]
+  brook produce DIR TOPIC [--partition P] [--flush] [--quiet] [--null TEXT]
                                               send stdin lines (key<TAB>value or value) and
                                               print "<partition> <offset>" per record (--quiet:
                                               a count at the end); --flush acknowledges only
-                                              what is on disk. A line that cannot be produced
-                                              is named on stderr, the others still go, exit 1
+                                              what is on disk; a key or value that is exactly
+                                              TEXT is sent as null (--null '\N': a tombstone).
+                                              A line that cannot be produced is named on
+                                              stderr, the others still go, exit 1
   brook consume DIR TOPIC [--group G] [--from-beginning] [--follow] [--max N]
                                               print records: partition, offset, timestamp, key,
-                                              value (tab separated). Without --group, reads
+                                              value (tab separated; a null key or value is \N). Without --group, reads
                                               every partition; with it, joins group G and
                                               commits what was printed. Starts at the group's
                                               committed offsets, else at the start with
@@ -104,7 +107,7 @@ const std::vector<Command>& Commands() {
       {"groups", "list", 1, {}, {}, GroupsList},
       {"groups", "describe", 2, {}, {}, GroupsDescribe},
       {"groups", "delete", 2, {}, {}, GroupsDelete},
-      {"", "produce", 2, {"flush", "quiet"}, {"partition"}, Produce},
+      {"", "produce", 2, {"flush", "quiet"}, {"partition", "null"}, Produce},
       {"", "consume", 2, {"from-beginning", "follow"}, {"group", "max"}, Consume},
   };
   return commands;

@@ -40,6 +40,14 @@ std::string Printable(std::string_view s) {
   return out;
 }
 
+std::string KeyField(const RecordView& r) {
+  return r.has_key() ? Printable(r.key()) : std::string(kNullField);
+}
+
+std::string ValueField(const RecordView& r) {
+  return r.has_value() ? Printable(r.value()) : std::string(kNullField);
+}
+
 namespace {
 int print_errno = 0;  // why the last failed Print failed (stdout is used by one thread)
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "brook/record_batch.h"
 
 namespace brook::cli {
 
@@ -19,6 +20,14 @@ std::optional<int64_t> ParseInt(std::string_view s);
 
 // Bytes as text a terminal and a line-based parser can take: \t \n \\ and \xNN escaped.
 std::string Printable(std::string_view s);
+
+// The text that stands for a null key or value in output (a tombstone's value, a keyless record's
+// key). Unambiguous: Printable writes a backslash in the bytes as \\.
+inline constexpr std::string_view kNullField = "\\N";
+
+// A record's key and value as output fields: Printable, or kNullField for null.
+std::string KeyField(const RecordView& r);
+std::string ValueField(const RecordView& r);
 
 // Writes `text` to stdout, buffered: a failure shows at the next FlushStdout.
 void Print(std::string_view text);

@@ -184,7 +184,7 @@ TEST_CASE("brook refuses unknown options and options missing their value", "[cli
   auto [code, out] = Run({cli, "consume", broker, "t", "--group=--odd", "--from-beginning"});
   CHECK(code == 0);
   CHECK(out.rfind("0\t0\t", 0) == 0);
-  CHECK(out.ends_with("\t\tx\n"));
+  CHECK(out.ends_with("\t\\N\tx\n"));
   std::tie(groups_code, groups) = Run({cli, "groups", "list", broker});
   CHECK(groups.find("--odd ") != std::string::npos);
 }
@@ -461,7 +461,9 @@ TEST_CASE("brook produce and consume round-trip records, alone and in a group", 
   for (size_t i = 0; i < input.size(); ++i) {
     REQUIRE(ack_rows[i].size() == 2);
     std::string value = input[i].second == "three\\with" ? "three\\\\with" : input[i].second;
-    expected[{std::stoi(ack_rows[i][0]), std::stoll(ack_rows[i][1])}] = {input[i].first, value};
+    // The lines without a TAB have no key: a null one, printed as \N.
+    std::string key = input[i].first.empty() ? "\\N" : input[i].first;
+    expected[{std::stoi(ack_rows[i][0]), std::stoll(ack_rows[i][1])}] = {key, value};
   }
   REQUIRE(expected.size() == input.size());  // no (partition, offset) twice
 
@@ -535,14 +537,14 @@ TEST_CASE("brook produce and consume round-trip records, alone and in a group", 
     auto [one_code, one] = Run({cli, "consume", broker, "t", "--group", "g", "--max", "1"});
     CHECK(one_code == 0);
     CHECK(one.find(fmt::format("1\t{}\t", end1)) == 0);
-    CHECK(one.find("\t\tx\n") != std::string::npos);
+    CHECK(one.find("\t\\N\tx\n") != std::string::npos);
     CHECK(Rows(one).size() == 1);
     std::tie(describe_code, describe) = Run({cli, "groups", "describe", broker, "g"});
     CHECK(GroupOffsets(describe, "t")[1][2] == 1);
     auto [rest_code, rest] = Run({cli, "consume", broker, "t", "--group", "g"});
     CHECK(rest_code == 0);
     CHECK(rest.find(fmt::format("1\t{}\t", end1 + 1)) == 0);
-    CHECK(rest.find("\t\ty\n") != std::string::npos);
+    CHECK(rest.find("\t\\N\ty\n") != std::string::npos);
     CHECK(Rows(rest).size() == 1);
 
     // A new group without --from-beginning starts at the end, as Kafka's console consumer does.
@@ -630,6 +632,29 @@ TEST_CASE("brook produce reports each line it cannot produce and produces the ot
   CHECK(unreadable.err.find("reading stdin") != std::string::npos);
 }
 
+TEST_CASE("brook produce --null sends tombstones, and consume and log read show nulls as \\N",
+          "[cli][broker]") {
+  std::string cli = CliPath();
+  if (cli.empty()) return;
+  testing::TempDir dir;
+  const std::string broker = dir.Sub("broker");
+  REQUIRE(Run({cli, "topic", "create", broker, "t", "--config", "cleanup.policy=compact"}).first ==
+          0);
+  // A value "\N" is a tombstone, an empty one is empty; without --null, "\N" is two bytes.
+  REQUIRE(Run({cli, "produce", broker, "t", "--null", "\\N"}, "k1\tv1\nk1\t\\N\nk2\t\n").first ==
+          0);
+  REQUIRE(Run({cli, "produce", broker, "t"}, "k3\t\\N\n").first == 0);
+  auto [code, out] = Run({cli, "consume", broker, "t"});
+  REQUIRE(code == 0);
+  std::vector<std::pair<std::string, std::string>> records;
+  for (const auto& row : Rows(out)) records.emplace_back(row.at(3), row.at(4));
+  CHECK(records == std::vector<std::pair<std::string, std::string>>{
+                       {"k1", "v1"}, {"k1", "\\N"}, {"k2", ""}, {"k3", "\\\\N"}});
+  auto [read_code, read] = Run({cli, "log", "read", broker + "/t-0"});
+  REQUIRE(read_code == 0);
+  CHECK(read.find("\tk1\t\\N\n") != std::string::npos);
+}
+
 TEST_CASE("brook consume --follow holds the directory until SIGTERM", "[cli][broker]") {
   std::string cli = CliPath();
   if (cli.empty()) return;
@@ -652,7 +677,7 @@ TEST_CASE("brook consume --follow holds the directory until SIGTERM", "[cli][bro
     out.append(buf, static_cast<size_t>(n));
   }
   CHECK(out.find("0\t0\t") == 0);
-  CHECK(out.find("\t\tb\n") != std::string::npos);
+  CHECK(out.find("\t\\N\tb\n") != std::string::npos);
 
   // The follower has the directory open: other commands say so, naming it.
   testing::RunResult locked = RunCapturingStderr({cli, "topic", "list", broker});
