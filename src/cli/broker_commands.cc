@@ -30,6 +30,7 @@
 #include "cli/log_tail.h"
 #include "cli/text.h"
 #include "fmt/format.h"
+#include "group/offsets_records.h"
 #include "storage/log_inspector.h"
 #include "util/format.h"
 #include "util/status_macros.h"
@@ -487,39 +488,159 @@ int Consume(const Args& args) {
                     });
 }
 
+namespace {
+
+constexpr char kOffsetsTopic[] = "__consumer_offsets";
+
+void PrintGroupListing(const std::string& group, std::string_view state, std::string members) {
+  fmt::print("{:<30}  {:<20}  {:>7}\n", group, state, members);
+}
+
+void PrintOffsets(const std::vector<GroupOffset>& offsets) {
+  fmt::print("{:<30}  {:>9}  {:>16}  {:>14}  {:>10}\n", "topic", "partition", "committed offset",
+             "end offset", "lag");
+  for (const GroupOffset& o : offsets) {
+    fmt::print("{:<30}  {:>9}  {:>16}  {:>14}  {:>10}\n", o.partition.topic, o.partition.partition,
+               o.committed_offset, o.end_offset, o.lag);
+  }
+}
+
+// The groups' committed offsets as the files of a broker directory another process has open
+// hold them: every __consumer_offsets partition read from its start, the latest commit of each
+// group and partition kept, tombstones applied. A batch the owner is still writing is not read
+// yet. Members, state and generation live in the owning process and are not known here.
+absl::StatusOr<std::map<std::string, std::map<TopicPartition, int64_t>>> CommittedOffsetsFromFiles(
+    const std::string& dir, const broker::TopicRegistry& registry) {
+  std::map<std::string, std::map<TopicPartition, int64_t>> groups;
+  auto it = registry.find(kOffsetsTopic);
+  if (it == registry.end()) return groups;
+  for (int32_t p = 0; p < it->second.config.partitions; ++p) {
+    BROOK_ASSIGN_OR_RETURN(
+        std::unique_ptr<storage::LogInspector> log,
+        storage::LogInspector::Open(fmt::format("{}/{}-{}", dir, kOffsetsTopic, p)));
+    LogTail tail(std::move(log), 0);
+    absl::Status bad;
+    BROOK_RETURN_IF_ERROR(tail.Read([&](const RecordView& r) {
+                                if (!r.has_key()) return true;
+                                absl::StatusOr<group::OffsetsKey> key = group::DecodeKey(r.key());
+                                const auto* commit =
+                                    key.ok() ? std::get_if<group::OffsetCommitKey>(&*key) : nullptr;
+                                if (commit == nullptr) return true;  // group metadata, or unknown
+                                auto& offsets = groups[commit->group];
+                                if (!r.has_value()) {
+                                  offsets.erase(commit->partition);
+                                  return true;
+                                }
+                                absl::StatusOr<group::OffsetCommitValue> value =
+                                    group::DecodeOffsetCommitValue(r.value());
+                                if (!value.ok()) {
+                                  bad = value.status();
+                                  return false;
+                                }
+                                offsets[commit->partition] = value->offset;
+                                return true;
+                              })
+                              .status());
+    BROOK_RETURN_IF_ERROR(bad);
+  }
+  std::erase_if(groups, [](const auto& g) { return g.second.empty(); });
+  return groups;
+}
+
+// The end offset of partition `tp` as its files hold it; -1 if the topic is gone.
+absl::StatusOr<int64_t> EndOffsetFromFiles(const std::string& dir,
+                                           const broker::TopicRegistry& registry,
+                                           const TopicPartition& tp) {
+  auto it = registry.find(tp.topic);
+  if (it == registry.end() || tp.partition >= it->second.config.partitions) return -1;
+  BROOK_ASSIGN_OR_RETURN(
+      std::unique_ptr<storage::LogInspector> log,
+      storage::LogInspector::Open(fmt::format("{}/{}-{}", dir, tp.topic, tp.partition)));
+  LogTail tail(std::move(log), 0);
+  BROOK_RETURN_IF_ERROR(tail.SkipToEnd().status());
+  return tail.next();
+}
+
+// `brook groups list|describe` of a directory another process has open (`group` empty: list):
+// committed offsets and lag from the files, as kafka-consumer-groups shows them for a running
+// cluster; members and state are the owner's, shown as "-".
+int GroupsFromFiles(const std::string& dir, const std::string& group) {
+  auto fail = [&](const absl::Status& s) {
+    fmt::print(stderr, "brook: {}: {}\n", dir, s.message());
+    return 1;
+  };
+  absl::StatusOr<broker::TopicRegistry> registry =
+      broker::ReadTopicRegistry(FileSystem::Default(), dir);
+  if (!registry.ok()) return fail(registry.status());
+  absl::StatusOr<std::map<std::string, std::map<TopicPartition, int64_t>>> groups =
+      CommittedOffsetsFromFiles(dir, *registry);
+  if (!groups.ok()) return fail(groups.status());
+  fmt::print(stderr,
+             "brook: {} is open in another process: committed offsets read from its files "
+             "(members and state are that process's, not shown)\n",
+             dir);
+  if (group.empty()) {
+    PrintGroupListing("group", "state", "members");
+    for (const auto& [id, offsets] : *groups) PrintGroupListing(id, "-", "-");
+    return 0;
+  }
+  auto it = groups->find(group);
+  if (it == groups->end()) {
+    return fail(absl::NotFoundError(fmt::format("group {} has no committed offsets", group)));
+  }
+  fmt::print("group: {}\nstate: -\nprotocol: -\ngeneration: -\nleader: -\nmembers: -\n", group);
+  std::vector<GroupOffset> offsets;
+  for (const auto& [tp, committed] : it->second) {
+    absl::StatusOr<int64_t> end = EndOffsetFromFiles(dir, *registry, tp);
+    if (!end.ok()) return fail(end.status());
+    offsets.push_back({.partition = tp,
+                       .committed_offset = committed,
+                       .end_offset = *end,
+                       .lag = *end < 0 ? 0 : std::max<int64_t>(*end - committed, 0)});
+  }
+  PrintOffsets(offsets);
+  return 0;
+}
+
+}  // namespace
+
 int GroupsList(const Args& args) {
-  return WithBroker(args.positional[0], [](Broker& broker) {
-    fmt::print("{:<30}  {:<20}  {:>7}\n", "group", "state", "members");
-    for (const GroupListing& g : broker.ListGroups()) {
-      fmt::print("{:<30}  {:<20}  {:>7}\n", g.group_id, GroupStateName(g.state), g.members);
-    }
-    return absl::OkStatus();
-  });
+  const std::string& dir = args.positional[0];
+  return WithBroker(
+      dir, /*create_if_missing=*/false, /*background_threads=*/0,
+      [](Broker& broker) {
+        PrintGroupListing("group", "state", "members");
+        for (const GroupListing& g : broker.ListGroups()) {
+          PrintGroupListing(g.group_id, GroupStateName(g.state), std::to_string(g.members));
+        }
+        return absl::OkStatus();
+      },
+      [&] { return GroupsFromFiles(dir, ""); });
 }
 
 int GroupsDescribe(const Args& args) {
-  return WithBroker(args.positional[0], [&](Broker& broker) -> absl::Status {
-    BROOK_ASSIGN_OR_RETURN(GroupDescription group, broker.DescribeGroup(args.positional[1]));
-    fmt::print("group: {}\nstate: {}\nprotocol: {}\ngeneration: {}\nleader: {}\nmembers: {}\n",
-               group.group_id, GroupStateName(group.state),
-               group.protocol.empty() ? "-" : group.protocol, group.generation,
-               group.leader.empty() ? "-" : group.leader, group.members.size());
-    for (const GroupMemberDescription& m : group.members) {
-      std::string assignment;
-      for (const TopicPartition& tp : m.assignment) {
-        assignment += fmt::format("{}{}-{}", assignment.empty() ? "" : ",", tp.topic, tp.partition);
-      }
-      fmt::print("  member {} client {} instance {} partitions {}\n", m.member_id, m.client_id,
-                 m.group_instance_id.value_or("-"), assignment.empty() ? "-" : assignment);
-    }
-    fmt::print("{:<30}  {:>9}  {:>16}  {:>14}  {:>10}\n", "topic", "partition", "committed offset",
-               "end offset", "lag");
-    for (const GroupOffset& o : group.offsets) {
-      fmt::print("{:<30}  {:>9}  {:>16}  {:>14}  {:>10}\n", o.partition.topic,
-                 o.partition.partition, o.committed_offset, o.end_offset, o.lag);
-    }
-    return absl::OkStatus();
-  });
+  const std::string& dir = args.positional[0];
+  return WithBroker(
+      dir, /*create_if_missing=*/false, /*background_threads=*/0,
+      [&](Broker& broker) -> absl::Status {
+        BROOK_ASSIGN_OR_RETURN(GroupDescription group, broker.DescribeGroup(args.positional[1]));
+        fmt::print("group: {}\nstate: {}\nprotocol: {}\ngeneration: {}\nleader: {}\nmembers: {}\n",
+                   group.group_id, GroupStateName(group.state),
+                   group.protocol.empty() ? "-" : group.protocol, group.generation,
+                   group.leader.empty() ? "-" : group.leader, group.members.size());
+        for (const GroupMemberDescription& m : group.members) {
+          std::string assignment;
+          for (const TopicPartition& tp : m.assignment) {
+            assignment +=
+                fmt::format("{}{}-{}", assignment.empty() ? "" : ",", tp.topic, tp.partition);
+          }
+          fmt::print("  member {} client {} instance {} partitions {}\n", m.member_id, m.client_id,
+                     m.group_instance_id.value_or("-"), assignment.empty() ? "-" : assignment);
+        }
+        PrintOffsets(group.offsets);
+        return absl::OkStatus();
+      },
+      [&] { return GroupsFromFiles(dir, args.positional[1]); });
 }
 
 int GroupsDelete(const Args& args) {

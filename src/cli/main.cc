@@ -69,14 +69,16 @@ constexpr char kUsage[] = R"(usage: brook <command> [options]
   brook groups list DIR                       consumer groups: id, state, members
   brook groups describe DIR GROUP             state, protocol, generation, members and their
                                               partitions; per partition the committed offset,
-                                              end offset and lag
+                                              end offset and lag (of a directory another process
+                                              has open: offsets and lag read from its files)
   brook groups delete DIR GROUP               delete an empty group's committed offsets
   brook version
 
 info, dump, verify and read never change the directory and work while another process has
 the log open. append, compact and producers open it for writing (recovering it after a crash,
 as a writer does) and fail if another process has it open. topic, produce, consume and groups
-open a broker directory, which one process at a time may have open.
+open a broker directory, which one process at a time may have open; consume without --group
+and groups list|describe then read its files instead.
 )";
 
 // One command: `brook <family> <name>` (or `brook <name>` when family is empty).

@@ -15,6 +15,7 @@
 #include "brook/broker.h"
 #include "brook/clock.h"
 #include "brook/compression.h"
+#include "brook/consumer.h"
 #include "brook/log.h"
 #include "brook/producer.h"
 #include "brook/record_batch_builder.h"
@@ -653,6 +654,45 @@ TEST_CASE("brook produce --null sends tombstones, and consume and log read show 
   auto [read_code, read] = Run({cli, "log", "read", broker + "/t-0"});
   REQUIRE(read_code == 0);
   CHECK(read.find("\tk1\t\\N\n") != std::string::npos);
+}
+
+TEST_CASE("brook groups shows committed offsets and lag of a directory an application has open",
+          "[cli][broker]") {
+  std::string cli = CliPath();
+  if (cli.empty()) return;
+  testing::TempDir dir;
+  // The application: a Broker in this process, holding the directory's lock.
+  absl::StatusOr<std::unique_ptr<Broker>> broker = Broker::Open(dir.path(), {});
+  REQUIRE(broker.ok());
+  REQUIRE((*broker)->CreateTopic("t", {.partitions = 2}).ok());
+  absl::StatusOr<std::unique_ptr<Producer>> producer = Producer::Create(**broker, {});
+  REQUIRE(producer.ok());
+  for (int i = 0; i < 15; ++i) {
+    REQUIRE(
+        (*producer)->Send({.topic = "t", .value = "v", .partition = i < 10 ? 0 : 1}, nullptr).ok());
+  }
+  REQUIRE((*producer)->Flush().ok());
+  absl::StatusOr<std::unique_ptr<Consumer>> consumer =
+      Consumer::Create(**broker, {.group_id = "g"});
+  REQUIRE(consumer.ok());
+  REQUIRE((*consumer)->Commit({{{"t", 0}, 3}, {{"t", 1}, 5}}).ok());
+  REQUIRE((*consumer)->Commit({{{"t", 0}, 4}}).ok());  // the latest commit counts
+
+  testing::RunResult list = RunCapturingStderr({cli, "groups", "list", dir.path()});
+  CHECK(list.code == 0);
+  CHECK(list.err.find("open in another process") != std::string::npos);
+  std::vector<std::vector<std::string>> rows = Rows(list.out, ' ');
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[1] == std::vector<std::string>{"g", "-", "-"});
+  auto [code, describe] = Run({cli, "groups", "describe", dir.path(), "g"});
+  CHECK(code == 0);
+  // partition -> committed, end, lag
+  CHECK(GroupOffsets(describe, "t") ==
+        std::map<int, std::vector<int64_t>>{{0, {4, 10, 6}}, {1, {5, 5, 0}}});
+  CHECK(Run({cli, "groups", "describe", dir.path(), "nobody"}).first == 1);
+  consumer->reset();
+  producer->reset();
+  REQUIRE((*broker)->Close().ok());
 }
 
 TEST_CASE("brook consume --follow holds the directory until SIGTERM", "[cli][broker]") {
