@@ -394,6 +394,13 @@ int ConsumeFiles(const std::string& dir, const std::string& topic, bool from_beg
              "brook: {} is open in another process: reading its files without a lock (nothing "
              "is committed; a --group needs the directory)\n",
              dir);
+  if (it->second.config.flushed_reads_only) {
+    // The flushed offset is the owner's to know; the files show what it wrote.
+    fmt::print(stderr,
+               "brook: note: topic {} reads only flushed records, but from its files records not "
+               "yet flushed show too\n",
+               topic);
+  }
   signals.Watch([] {});
   int64_t printed = 0;
   // Checked at every record, so --max and a signal stop a long first pass too.
