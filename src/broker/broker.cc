@@ -104,6 +104,8 @@ class BrokerImpl {
   // FailedPrecondition when dir_ holds anything but a lock file and a half-written registry:
   // without a registry, it is someone else's directory, not a broker's to take over.
   absl::Status CheckEmptyOfOthers();
+  // The error for a directory whose lock another Broker or process holds (`lock` says which).
+  absl::Status InUse(const absl::Status& lock) const;
   absl::Status CreateTopic(const std::string& name, TopicConfig config, bool internal);
   absl::Status DeleteTopic(const std::string& name);
   absl::Status AddPartitions(const std::string& name, int32_t total);
@@ -227,6 +229,11 @@ absl::StatusOr<std::shared_ptr<Partition>> BrokerImpl::OpenPartition(const std::
   return partition;
 }
 
+absl::Status BrokerImpl::InUse(const absl::Status& lock) const {
+  return absl::FailedPreconditionError(
+      fmt::format("broker directory {} is in use by another Broker or process: {}", dir_, lock));
+}
+
 absl::Status BrokerImpl::CheckEmptyOfOthers() {
   BROOK_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->ListDir(dir_));
   for (const std::string& n : names) {
@@ -255,6 +262,13 @@ absl::Status BrokerImpl::Open() {
                          fs_->Exists(dir_ + "/" + std::string(broker::kRegistryFile)));
   if (!registered) {
     if (!options_.create_if_missing) {
+      // A Broker creating the directory right now holds its lock: that is "in use", not "not a
+      // broker directory". The lock file is only opened if it is there already.
+      BROOK_ASSIGN_OR_RETURN(bool locked_before, fs_->Exists(dir_ + "/" + kBrokerLockFile));
+      if (locked_before) {
+        absl::StatusOr<std::unique_ptr<FileLock>> lock = fs_->Lock(dir_ + "/" + kBrokerLockFile);
+        if (absl::IsFailedPrecondition(lock.status())) return InUse(lock.status());
+      }
       return absl::NotFoundError(fmt::format(
           "{} is not a broker directory (it has no topic registry); create_if_missing makes one",
           dir_));
@@ -262,10 +276,7 @@ absl::Status BrokerImpl::Open() {
     BROOK_RETURN_IF_ERROR(CheckEmptyOfOthers());
   }
   absl::StatusOr<std::unique_ptr<FileLock>> lock = fs_->Lock(dir_ + "/" + kBrokerLockFile);
-  if (absl::IsFailedPrecondition(lock.status())) {  // held elsewhere (FileSystem::Lock)
-    return absl::FailedPreconditionError(fmt::format(
-        "broker directory {} is in use by another Broker or process: {}", dir_, lock.status()));
-  }
+  if (absl::IsFailedPrecondition(lock.status())) return InUse(lock.status());
   if (!lock.ok()) {  // no permission, a read-only file system, ...: said as it is
     return Annotate(lock.status(), fmt::format("locking broker directory {}", dir_));
   }

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "brook/consumer.h"
+#include "brook/file_system.h"
 #include "brook/log.h"
 #include "brook/partitioner.h"
 #include "brook/producer.h"
@@ -73,6 +74,16 @@ TEST_CASE("A directory that is not a broker's is left untouched unless asked to 
     opened = Broker::Open(dir.Sub("other"), {.create_if_missing = create});
     CHECK(!opened.ok());
     CHECK(!std::filesystem::exists(dir.Sub("other/.lock")));
+  }
+  // One being created right now (its lock held, no registry yet) is in use, not "not a broker's".
+  {
+    std::filesystem::create_directories(dir.Sub("creating"));
+    absl::StatusOr<std::unique_ptr<FileLock>> creator =
+        FileSystem::Default()->Lock(dir.Sub("creating/.lock"));
+    REQUIRE(creator.ok());
+    opened = Broker::Open(dir.Sub("creating"), {.create_if_missing = false});
+    CHECK(absl::IsFailedPrecondition(opened.status()));
+    CHECK(opened.status().message().find("in use") != std::string::npos);
   }
   // Asked to, an empty directory becomes a broker directory, which then opens either way.
   REQUIRE(OpenBroker(dir.Sub("empty"))->Close().ok());
