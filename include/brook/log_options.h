@@ -67,7 +67,8 @@ struct CompactionOptions {
   std::chrono::milliseconds delete_retention = std::chrono::hours(24);
   // Memory for the key -> offset map of one compaction pass: 24 bytes per slot, filled to 90%,
   // so about 26.7 bytes per distinct key (Kafka's dedupe buffer). A pass covers as many dirty
-  // records as it can map; the rest waits for the next pass. Default: 32 MiB (1.25 M keys).
+  // records as it can map; the rest waits for the next pass. At least 1 KiB, below 2 GiB.
+  // Default: 32 MiB (1.25 M keys).
   size_t offset_map_bytes = size_t{32} << 20;
   // Limit on the bytes the cleaner reads plus writes per second. 0: unlimited. Default: 0.
   int64_t io_bytes_per_second = 0;
@@ -86,7 +87,7 @@ struct LogOptions {
   // their contents; a roll short of disk space trims them at once. Default: 64 MiB.
   uint64_t segment_bytes_max = uint64_t{64} << 20;
   // Space for each segment's offset index (8-byte entries) and time index (12-byte entries); a
-  // segment rolls when either fills. Default: 1 MiB.
+  // segment rolls when either fills. At least 1 KiB, below 2 GiB. Default: 1 MiB.
   uint64_t index_bytes_max = uint64_t{1} << 20;
   // Bytes of batches between two index entries (Kafka's index.interval.bytes). Default: 4096.
   uint32_t index_interval_bytes = 4096;

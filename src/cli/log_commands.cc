@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -394,7 +395,9 @@ int LogAppend(const Args& args) {
     return ok && flush_batch();
   };
 
-  int timeout_ms = policy.interval.count() > 0 ? static_cast<int>(policy.interval.count()) : -1;
+  int timeout_ms = policy.interval.count() > 0
+                       ? static_cast<int>(std::min<int64_t>(policy.interval.count(), INT_MAX))
+                       : -1;
   while (true) {
     pollfd pfd{.fd = STDIN_FILENO, .events = POLLIN, .revents = 0};
     int ready = poll(&pfd, 1, timeout_ms);

@@ -722,9 +722,10 @@ bool LogImpl::FlushPolicyDue() const {
                          static_cast<uint64_t>(p.bytes)) {
     return true;
   }
+  // In milliseconds: Kafka's default flush.ms, Long.MAX_VALUE, overflows as nanoseconds.
   if (p.interval.count() > 0 &&
-      NowNanos() - last_flush_nanos_.load(std::memory_order_relaxed) >=
-          std::chrono::duration_cast<std::chrono::nanoseconds>(p.interval).count()) {
+      (NowNanos() - last_flush_nanos_.load(std::memory_order_relaxed)) / 1'000'000 >=
+          p.interval.count()) {
     return true;
   }
   return false;

@@ -14,8 +14,9 @@ absl::Status LogOptions::Validate() const {
     return bad("segment_bytes_max",
                fmt::format("is {}; must be in [4096, 2^31)", segment_bytes_max));
   }
-  if (index_bytes_max < 1024) {
-    return bad("index_bytes_max", fmt::format("is {}; must be at least 1024", index_bytes_max));
+  // Each segment maps its indexes whole: bounded as Kafka's segment.index.bytes (an int).
+  if (index_bytes_max < 1024 || index_bytes_max >= kMaxSegmentBytes) {
+    return bad("index_bytes_max", fmt::format("is {}; must be in [1024, 2^31)", index_bytes_max));
   }
   if (index_interval_bytes == 0) return bad("index_interval_bytes", "must be positive");
   if (batch_bytes_max < batch_layout::kHeaderSize) {
@@ -35,8 +36,11 @@ absl::Status LogOptions::Validate() const {
   if (compaction.delete_retention.count() < 0) {
     return bad("compaction.delete_retention", "must not be negative");
   }
-  if (compaction.offset_map_bytes < 1024) {
-    return bad("compaction.offset_map_bytes", "must be at least 1024");
+  // Allocated whole by each compaction: bounded as Kafka's log.cleaner.dedupe.buffer.size per
+  // cleaner thread (2 GiB).
+  if (compaction.offset_map_bytes < 1024 || compaction.offset_map_bytes >= kMaxSegmentBytes) {
+    return bad("compaction.offset_map_bytes",
+               fmt::format("is {}; must be in [1024, 2^31)", compaction.offset_map_bytes));
   }
   if (compaction.io_bytes_per_second < 0) {
     return bad("compaction.io_bytes_per_second", "must not be negative");

@@ -446,6 +446,14 @@ TEST_CASE("Log refuses directories that are not brook logs, locked or badly conf
     CHECK(absl::IsInvalidArgument(s));
     CHECK(s.message().find("segment_bytes_max") != absl::string_view::npos);
   }
+  SECTION("sizes that would map or allocate without bound") {
+    LogOptions options;
+    options.index_bytes_max = uint64_t{1} << 31;
+    CHECK(options.Validate().message().find("index_bytes_max") != absl::string_view::npos);
+    options = LogOptions{};
+    options.compaction.offset_map_bytes = size_t{1} << 40;
+    CHECK(options.Validate().message().find("offset_map_bytes") != absl::string_view::npos);
+  }
 }
 
 TEST_CASE("Log flush policies advance flushed_offset", "[log]") {
@@ -490,6 +498,14 @@ TEST_CASE("Log flush policies advance flushed_offset", "[log]") {
     auto log = MustOpen(dir.path());
     REQUIRE(log->Append(MakeBatch({"x"}), {.durability = Durability::kFlushed}).ok());
     CHECK(log->flushed_offset() == 1);
+  }
+  SECTION("Kafka's default flush.ms, Long.MAX_VALUE: never, not every append") {
+    LogOptions options = SmallSegments();
+    options.flush = FlushPolicy::Every(std::chrono::milliseconds::max());
+    auto log = MustOpen(dir.path(), options);
+    AppendValues(*log, 0, 3);
+    REQUIRE(log->Tick().ok());
+    CHECK(log->flushed_offset() == 0);
   }
 }
 
