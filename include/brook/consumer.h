@@ -147,7 +147,8 @@ class Consumer {
   absl::Status Seek(const TopicPartition& tp, int64_t offset);
   absl::Status SeekToBeginning(const std::vector<TopicPartition>& partitions);
   absl::Status SeekToEnd(const std::vector<TopicPartition>& partitions);
-  // The first offset with a timestamp >= the given one per partition; nullopt where none.
+  // The first offset with a timestamp >= the given one per partition, below its high watermark;
+  // nullopt where none.
   absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> OffsetsForTimes(
       const std::map<TopicPartition, int64_t>& timestamps) const;
   void Pause(const std::vector<TopicPartition>& partitions);

@@ -44,8 +44,9 @@ struct TopicConfig {
   // policies only).
   CompactionOptions compaction;
   // Consumers see only what is on disk: a partition's high watermark is its flushed offset
-  // instead of its end offset, so nothing a consumer saw can be lost by a machine crash.
-  // Default: false.
+  // instead of its end offset, so nothing a consumer saw can be lost by a machine crash. The
+  // Broker flushes such a partition every tick (BrokerOptions::tick_interval) when its flush
+  // policy has not, so records reach consumers within a tick. Default: false.
   bool flushed_reads_only = false;
 
   // OK, or InvalidArgument naming the first bad field.

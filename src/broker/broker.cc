@@ -695,6 +695,11 @@ absl::Status BrokerImpl::Tick() {
 absl::Status BrokerImpl::TickPartition(Partition& p) {
   int64_t before = p.high_watermark();
   absl::Status s = p.log().Tick();
+  if (s.ok() && p.flushed_reads_only() && p.log().flushed_offset() < p.log().end_offset()) {
+    // Its consumers see only flushed records: whatever its flush policy (the OS's, or a count
+    // a quiet partition never reaches), they wait at most a tick for them.
+    s = p.log().Flush();
+  }
   if (!s.ok()) {
     Say(LogLevel::kError,
         fmt::format("tick of partition {}-{}: {}", p.id().topic, p.id().partition, s));

@@ -721,7 +721,13 @@ absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> ConsumerImpl::O
     BROOK_ASSIGN_OR_RETURN(std::shared_ptr<Partition> p, broker_.GetPartition(tp));
     absl::StatusOr<int64_t> offset = p->log().OffsetForTimestamp(ts);
     if (offset.ok()) {
-      out[tp] = *offset;
+      // As Kafka's ListOffsets for consumers: only offsets below the high watermark (for a
+      // flushed-only topic, records a crash could still take back are not found).
+      if (*offset < p->high_watermark()) {
+        out[tp] = *offset;
+      } else {
+        out[tp] = std::nullopt;
+      }
     } else if (absl::IsNotFound(offset.status())) {
       out[tp] = std::nullopt;
     } else {

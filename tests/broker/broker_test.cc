@@ -266,6 +266,40 @@ TEST_CASE("Broker refuses a directory that is not its own", "[broker]") {
   REQUIRE(std::filesystem::exists(dir.Sub("precious.txt")));
 }
 
+TEST_CASE("A flushed-only topic shows consumers flushed records only, flushed every tick",
+          "[broker]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path(), {.background_threads = 0});
+  // The OS's flush policy: only the Broker's tick flushes it.
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1, .flushed_reads_only = true}).ok());
+  auto producer = MakeProducer(*broker);
+  const int64_t sent_ms = 1'000'000;
+  SendSync(*producer, {.topic = "t", .value = "a", .timestamp = sent_ms});
+  absl::StatusOr<std::shared_ptr<Partition>> p = broker->GetPartition({"t", 0});
+  REQUIRE(p.ok());
+  REQUIRE((*p)->end_offset() == 1);
+  CHECK((*p)->high_watermark() == 0);
+  auto consumer = MakeConsumer(*broker, {.auto_offset_reset = OffsetReset::kEarliest});
+  REQUIRE(consumer->Assign({{"t", 0}}).ok());
+  absl::StatusOr<ConsumerRecords> records = consumer->Poll(std::chrono::milliseconds(0));
+  REQUIRE(records.ok());
+  CHECK(records->empty());
+  // Not found by time either while it could still be lost.
+  absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> by_time =
+      consumer->OffsetsForTimes({{{"t", 0}, sent_ms}});
+  REQUIRE(by_time.ok());
+  CHECK(!by_time->at({"t", 0}).has_value());
+  REQUIRE(broker->Tick().ok());
+  CHECK((*p)->high_watermark() == 1);
+  records = consumer->Poll(std::chrono::milliseconds(0));
+  REQUIRE(records.ok());
+  REQUIRE(records->size() == 1);
+  CHECK(*(*records).begin()->value() == "a");
+  by_time = consumer->OffsetsForTimes({{{"t", 0}, sent_ms}});
+  REQUIRE(by_time.ok());
+  CHECK(by_time->at({"t", 0}) == std::optional<int64_t>(0));
+}
+
 TEST_CASE("Records sent by a Producer are read back by an assigned Consumer", "[broker]") {
   testing::TempDir dir;
   auto broker = OpenBroker(dir.path());
