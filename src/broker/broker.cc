@@ -29,22 +29,6 @@ using storage::kBrokerLockFile;
 // faster than 8 and no slower than 32 on the 2-vCPU VM of docs/benchmarks.md).
 constexpr size_t kOpenThreads = 16;
 
-absl::Status ValidateTopicName(const std::string& name) {
-  auto invalid = [&](std::string_view why) {
-    return WithErrorCode(absl::InvalidArgumentError(fmt::format("topic name '{}' {}", name, why)),
-                         ErrorCode::kInvalidTopicException);
-  };
-  if (name.empty()) return invalid("is empty");
-  if (name.size() > 249) return invalid("is longer than 249 characters");
-  if (name == "." || name == "..") return invalid("is reserved");
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
-    if (!ok) return invalid("may hold only ASCII letters, digits, '.', '_' and '-'");
-  }
-  return absl::OkStatus();
-}
-
 // "orders-12" -> {"orders", 12}.
 std::optional<std::pair<std::string, int32_t>> ParsePartitionDir(std::string_view name) {
   size_t dash = name.rfind('-');
@@ -464,7 +448,7 @@ absl::Status BrokerImpl::CheckRegistry() const { return registry_failed_; }
 absl::Status BrokerImpl::CreateTopic(const std::string& name, TopicConfig config, bool internal) {
   if (closed_) return absl::FailedPreconditionError("broker is closed");
   if (!internal) {
-    BROOK_RETURN_IF_ERROR(ValidateTopicName(name));
+    BROOK_RETURN_IF_ERROR(broker::ValidateTopicName(name));
     if (name.starts_with("__")) {
       return WithErrorCode(absl::InvalidArgumentError(fmt::format(
                                "topic name '{}': names starting with '__' are reserved", name)),

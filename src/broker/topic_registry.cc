@@ -2,6 +2,7 @@
 
 #include <string_view>
 
+#include "brook/status.h"
 #include "fmt/format.h"
 #include "storage/checkpoint.h"
 #include "util/status_macros.h"
@@ -25,6 +26,22 @@ absl::Status WriteTopicRegistry(FileSystem* fs, const std::string& dir,
     body += "\n";
   }
   return storage::WriteChecksummedText(fs, dir, kRegistryFile, std::move(body));
+}
+
+absl::Status ValidateTopicName(const std::string& name) {
+  auto invalid = [&](std::string_view why) {
+    return WithErrorCode(absl::InvalidArgumentError(fmt::format("topic name '{}' {}", name, why)),
+                         ErrorCode::kInvalidTopicException);
+  };
+  if (name.empty()) return invalid("is empty");
+  if (name.size() > 249) return invalid("is longer than 249 characters");
+  if (name == "." || name == "..") return invalid("is reserved");
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return invalid("may hold only ASCII letters, digits, '.', '_' and '-'");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<TopicRegistry> ReadTopicRegistry(FileSystem* fs, const std::string& dir) {
@@ -55,12 +72,21 @@ absl::StatusOr<TopicRegistry> ReadTopicRegistry(FileSystem* fs, const std::strin
       std::string key(words[w].substr(0, eq));
       std::string value(words[w].substr(eq + 1));
       if (key == "internal") {
+        if (value != "true" && value != "false") return damaged(i, "internal is not true or false");
         internal = value == "true";
       } else {
         entries[key] = value;
       }
     }
+    // Checked as CreateTopic checks them: a name or a config that could not have been written
+    // (a path like "../x", partitions=-1) is damage, not something to open or delete.
+    if (absl::Status named = ValidateTopicName(name); !named.ok()) {
+      return damaged(i, std::string(named.message()));
+    }
     absl::StatusOr<TopicConfig> config = TopicConfig::FromConfigMap(entries, TopicConfig{});
+    if (config.ok()) {
+      if (absl::Status valid = config->Validate(); !valid.ok()) config = valid;
+    }
     if (!config.ok()) return damaged(i, std::string(config.status().message()));
     if (!topics.emplace(name, RegisteredTopic{*config, internal}).second) {
       return damaged(i, fmt::format("topic {} listed twice", name));

@@ -31,7 +31,12 @@ using TopicRegistry = std::map<std::string, RegisteredTopic>;
 
 absl::Status WriteTopicRegistry(FileSystem* fs, const std::string& dir,
                                 const TopicRegistry& topics);
-// NotFound if there is no registry (a new broker directory).
+// InvalidArgument (kInvalidTopicException) unless `name` is 1-249 ASCII letters, digits, '.', '_'
+// and '-', and not "." or "..": Kafka's rule, which also keeps it a plain directory name.
+absl::Status ValidateTopicName(const std::string& name);
+
+// NotFound if there is no registry (a new broker directory); DataLoss if it is damaged, which
+// includes a topic name or config CreateTopic would have refused.
 absl::StatusOr<TopicRegistry> ReadTopicRegistry(FileSystem* fs, const std::string& dir);
 
 }  // namespace brook::broker

@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "broker/topic_registry.h"
 #include "brook/consumer.h"
 #include "brook/file_system.h"
 #include "brook/log.h"
@@ -264,6 +265,24 @@ TEST_CASE("Broker refuses a directory that is not its own", "[broker]") {
   absl::StatusOr<std::unique_ptr<Broker>> broker = Broker::Open(dir.path(), {});
   REQUIRE(absl::IsFailedPrecondition(broker.status()));
   REQUIRE(std::filesystem::exists(dir.Sub("precious.txt")));
+}
+
+TEST_CASE("A registry naming a topic or config CreateTopic would refuse is damage", "[broker]") {
+  // Checksummed as the Broker writes it, so only the contents are wrong: a name that is a path
+  // out of the directory (which DeleteTopic would remove), a negative partition count.
+  for (const auto& [name, partitions] :
+       std::vector<std::pair<std::string, int32_t>>{{"../outside", 1}, {"t", -1}}) {
+    INFO(name << " " << partitions);
+    testing::TempDir dir;
+    broker::TopicRegistry registry;
+    registry[name] = {.config = {.partitions = partitions}};
+    REQUIRE(broker::WriteTopicRegistry(FileSystem::Default(), dir.path(), registry).ok());
+    absl::StatusOr<broker::TopicRegistry> read =
+        broker::ReadTopicRegistry(FileSystem::Default(), dir.path());
+    CHECK(absl::IsDataLoss(read.status()));
+    absl::StatusOr<std::unique_ptr<Broker>> opened = Broker::Open(dir.path(), {});
+    CHECK(absl::IsDataLoss(opened.status()));
+  }
 }
 
 TEST_CASE("A flushed-only topic shows consumers flushed records only, flushed every tick",
