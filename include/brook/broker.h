@@ -67,9 +67,9 @@ struct BrokerOptions {
   // Background threads: 0 runs nothing in the background (call Tick() and CompactStep());
   // 1 runs ticks and compaction on one thread; 2 or more give compaction its own. Default: 2.
   int background_threads = 2;
-  // How often the ticker runs. Default: 1 s.
+  // How often the ticker runs (at most a year). Default: 1 s.
   std::chrono::milliseconds tick_interval{1000};
-  // How long the cleaner sleeps when no log needs compaction. Default: 15 s.
+  // How long the cleaner sleeps when no log needs compaction (at most a year). Default: 15 s.
   std::chrono::milliseconds cleaner_backoff{15000};
 
   // --- consumer groups ---

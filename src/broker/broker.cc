@@ -785,7 +785,14 @@ absl::Status BrokerOptions::Validate() const {
     return absl::InvalidArgumentError(fmt::format("BrokerOptions.{}", what));
   };
   if (background_threads < 0) return bad("background_threads must not be negative");
-  if (tick_interval.count() <= 0) return bad("tick_interval must be positive");
+  // Bounded so that now + interval cannot overflow the steady clock.
+  constexpr std::chrono::milliseconds kLongest = std::chrono::hours(24 * 365);
+  if (tick_interval.count() <= 0 || tick_interval > kLongest) {
+    return bad("tick_interval must be positive and at most a year");
+  }
+  if (cleaner_backoff.count() <= 0 || cleaner_backoff > kLongest) {
+    return bad("cleaner_backoff must be positive and at most a year");
+  }
   if (group_min_session_timeout.count() <= 0 ||
       group_max_session_timeout < group_min_session_timeout) {
     return bad("group session timeouts must satisfy 0 < min <= max");

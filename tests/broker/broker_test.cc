@@ -267,6 +267,18 @@ TEST_CASE("Broker refuses a directory that is not its own", "[broker]") {
   REQUIRE(std::filesystem::exists(dir.Sub("precious.txt")));
 }
 
+TEST_CASE("Broker options that would abort or overflow are refused", "[broker]") {
+  testing::TempDir dir;
+  for (BrokerOptions options :
+       {BrokerOptions{.cleaner_backoff = std::chrono::milliseconds(0)},
+        BrokerOptions{.tick_interval = std::chrono::milliseconds::max()},
+        BrokerOptions{.cleaner_backoff = std::chrono::milliseconds::max()}}) {
+    absl::StatusOr<std::unique_ptr<Broker>> opened = Broker::Open(dir.path(), options);
+    CHECK(absl::IsInvalidArgument(opened.status()));
+  }
+  CHECK(std::filesystem::is_empty(dir.path()));
+}
+
 TEST_CASE("A registry naming a topic or config CreateTopic would refuse is damage", "[broker]") {
   // Checksummed as the Broker writes it, so only the contents are wrong: a name that is a path
   // out of the directory (which DeleteTopic would remove), a negative partition count.
