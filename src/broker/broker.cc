@@ -168,6 +168,12 @@ class BrokerImpl {
   mutable Mutex topics_mu_;
   std::map<std::string, std::shared_ptr<Topic>> topics_ ABSL_GUARDED_BY(topics_mu_);
 
+  // Logs a tick's error for `what` (a partition, the group coordinator) once, not at every tick
+  // while it lasts; an OK status forgets it, so a new failure is logged again.
+  void ReportTickError(const std::string& what, const absl::Status& s);
+  Mutex tick_errors_mu_;
+  std::map<std::string, std::string> tick_errors_ ABSL_GUARDED_BY(tick_errors_mu_);
+
   Mutex ticker_mu_;
   CondVar ticker_cv_;
   bool stopping_ ABSL_GUARDED_BY(ticker_mu_) = false;
@@ -673,6 +679,7 @@ absl::Status BrokerImpl::Tick() {
     }
   }
   absl::Status s = coordinator_->Step();
+  ReportTickError("group coordinator", s);
   return first.ok() ? s : first;
 }
 
@@ -684,12 +691,23 @@ absl::Status BrokerImpl::TickPartition(Partition& p) {
     // a quiet partition never reaches), they wait at most a tick for them.
     s = p.log().Flush();
   }
-  if (!s.ok()) {
-    Say(LogLevel::kError,
-        fmt::format("tick of partition {}-{}: {}", p.id().topic, p.id().partition, s));
-  }
+  ReportTickError(fmt::format("partition {}-{}", p.id().topic, p.id().partition), s);
   if (p.flushed_reads_only() && p.high_watermark() != before) p.NotifyWaiters();
   return s;
+}
+
+void BrokerImpl::ReportTickError(const std::string& what, const absl::Status& s) {
+  {
+    MutexLock l(&tick_errors_mu_);
+    if (s.ok()) {
+      tick_errors_.erase(what);
+      return;
+    }
+    std::string& last = tick_errors_[what];
+    if (last == s.ToString()) return;  // said already: a failed log stays failed
+    last = s.ToString();
+  }
+  Say(LogLevel::kError, fmt::format("tick of {}: {}", what, s));
 }
 
 void BrokerImpl::SyncSoon(std::weak_ptr<Partition> p) {

@@ -17,6 +17,7 @@
 #include "fmt/format.h"
 #include "support/broker.h"
 #include "support/catch.h"
+#include "support/fault_file_system.h"
 #include "support/temp_dir.h"
 
 namespace brook {
@@ -265,6 +266,27 @@ TEST_CASE("Broker refuses a directory that is not its own", "[broker]") {
   absl::StatusOr<std::unique_ptr<Broker>> broker = Broker::Open(dir.path(), {});
   REQUIRE(absl::IsFailedPrecondition(broker.status()));
   REQUIRE(std::filesystem::exists(dir.Sub("precious.txt")));
+}
+
+TEST_CASE("A partition whose log failed is reported once, not at every tick", "[broker]") {
+  testing::TempDir dir;
+  testing::FaultFileSystem fs;
+  std::vector<std::string> errors;
+  BrokerOptions options{.background_threads = 0, .file_system = &fs};
+  options.logger = [&](LogLevel level, std::string_view message) {
+    if (level == LogLevel::kError) errors.emplace_back(message);
+  };
+  auto broker = OpenBroker(dir.path(), options);
+  REQUIRE(broker->CreateTopic("t", {.partitions = 1, .flushed_reads_only = true}).ok());
+  auto producer = MakeProducer(*broker);
+  REQUIRE(producer->Send({.topic = "t", .value = "v"}, nullptr).ok());
+  REQUIRE(producer->Flush().ok());
+  fs.fail_syncs(true);  // the tick's flush fails, and the log with it
+  for (int i = 0; i < 5; ++i) CHECK(!broker->Tick().ok());
+  size_t about_t0 = 0;
+  for (const std::string& e : errors) about_t0 += e.find("partition t-0") != std::string::npos;
+  CHECK(about_t0 == 1);
+  fs.fail_syncs(false);
 }
 
 TEST_CASE("Broker options that would abort or overflow are refused", "[broker]") {
