@@ -11,9 +11,10 @@
 // `<dir>/producer-id-block` reserves idempotent producer ids. A second Broker (or process)
 // opening the same directory gets FailedPrecondition.
 //
-// Background work runs on a small pool the Broker owns (BrokerOptions::background_threads): a
-// ticker (each partition's Log::Tick for interval flushes and retention, group session and poll
-// timeouts) and the log cleaner (compaction). Tests turn it off and call Tick() and
+// Background work runs on at most two threads the Broker owns (BrokerOptions::
+// background_threads): a ticker (group session and poll timeouts first, then each partition's
+// Log::Tick for interval flushes, syncs of sealed segments and retention) and the log cleaner
+// (compaction). Tests turn it off and call Tick() and
 // CompactStep() themselves.
 //
 // Durability: topic creation, deletion and partition additions are on disk when the call
@@ -65,7 +66,9 @@ struct BrokerOptions {
   bool auto_create_topics = false;
 
   // Background threads: 0 runs nothing in the background (call Tick() and CompactStep());
-  // 1 runs ticks and compaction on one thread; 2 or more give compaction its own. Default: 2.
+  // 1 runs ticks and compaction on one thread (a long compaction pass then delays flushes,
+  // retention and group timeouts); 2 or more give compaction its own (more than 2 are not
+  // used: one ticker, one cleaner). Default: 2.
   int background_threads = 2;
   // How often the ticker runs (at most a year). Default: 1 s.
   std::chrono::milliseconds tick_interval{1000};
@@ -175,9 +178,9 @@ class Broker {
   absl::StatusOr<int64_t> AllocateProducerId();
 
   // --- background work, as step functions ---
-  // Log::Tick on every partition, wakes consumers of flushed-only topics whose high watermark
-  // moved, and expires group members and offsets. The first error is returned; the others
-  // are logged.
+  // Expires group members and offsets, then runs Log::Tick on every partition, flushes the
+  // flushed-only ones holding unflushed records and wakes their consumers. The first error is
+  // returned; every error is logged once while it lasts.
   absl::Status Tick();
   // One compaction step: compacts the due log with the highest dirty ratio. Returns whether a
   // log was compacted.

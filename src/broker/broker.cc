@@ -666,21 +666,22 @@ absl::StatusOr<GroupDescription> BrokerImpl::DescribeGroup(const std::string& gr
 }
 
 absl::Status BrokerImpl::Tick() {
+  // The group coordinator first: session timeouts should not wait behind every partition's
+  // fsyncs.
+  absl::Status first = coordinator_->Step();
+  ReportTickError("group coordinator", first);
   std::vector<std::shared_ptr<Topic>> topics;
   {
     MutexLock l(&topics_mu_);
     for (const auto& [name, topic] : topics_) topics.push_back(topic);
   }
-  absl::Status first;
   for (const std::shared_ptr<Topic>& topic : topics) {
     for (const std::shared_ptr<Partition>& p : topic->partitions()) {
       absl::Status s = TickPartition(*p);
       if (first.ok()) first = s;
     }
   }
-  absl::Status s = coordinator_->Step();
-  ReportTickError("group coordinator", s);
-  return first.ok() ? s : first;
+  return first;
 }
 
 absl::Status BrokerImpl::TickPartition(Partition& p) {
