@@ -316,6 +316,10 @@ class Log {
   // background cleaner drives (brook::LogCleaner), callable directly by tests.
   absl::StatusOr<CompactionResult> CompactIfDue();
   CompactionState compaction_state() const;
+  // Stops a pass running now at its next batch (it ends having changed nothing) and every later
+  // one, for good: for a log about to be closed or deleted, so that waiting for the cleaner
+  // (LogCleaner::Remove) does not mean waiting out a whole pass.
+  void StopCompaction();
 
   std::vector<SegmentInfo> Segments() const;
   const RecoverySummary& recovery_summary() const;

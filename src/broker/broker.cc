@@ -546,6 +546,7 @@ void BrokerImpl::TakeOutOfService(const std::string& name, Topic& topic) {
   topic.MarkDeleted();
   for (const std::shared_ptr<Partition>& p : topic.partitions()) {
     p->MarkDeleted();
+    p->log().StopCompaction();  // rather than wait out a pass on data about to go
     cleaner_->Remove(&p->log());
     absl::Status closed = p->log().Close();
     if (!closed.ok()) {
@@ -778,12 +779,17 @@ void BrokerImpl::StopBackground() {
 absl::Status BrokerImpl::Close() {
   if (closed_) return absl::OkStatus();
   closed_ = true;
-  StopBackground();
   std::map<std::string, std::shared_ptr<Topic>> topics;
   {
     MutexLock l(&topics_mu_);
     topics = topics_;
   }
+  // A compaction pass running now ends at its next batch, so stopping the cleaner does not wait
+  // it out; the next Open compacts again.
+  for (const auto& [name, topic] : topics) {
+    for (const std::shared_ptr<Partition>& p : topic->partitions()) p->log().StopCompaction();
+  }
+  StopBackground();
   absl::Status first;
   for (const auto& [name, topic] : topics) {
     for (const std::shared_ptr<Partition>& p : topic->partitions()) {

@@ -25,24 +25,34 @@ constexpr uint64_t kProgressEvery = 1 << 20;
 // Keeps the pass under io_bytes_per_second (read + written), sleeping when it runs ahead.
 class Throttle {
  public:
-  Throttle(int64_t bytes_per_second, CompactionPass* pass)
-      : rate_(bytes_per_second), pass_(pass), start_(std::chrono::steady_clock::now()) {}
+  // `cancel` (may be null) cuts a sleep short: a pass stopped for a truncation or a close does
+  // not sleep out its throttling first.
+  Throttle(int64_t bytes_per_second, CompactionPass* pass, const std::atomic<bool>* cancel)
+      : rate_(bytes_per_second),
+        pass_(pass),
+        cancel_(cancel),
+        start_(std::chrono::steady_clock::now()) {}
 
   void Add(uint64_t bytes) {
     if (rate_ <= 0) return;
     bytes_ += bytes;
-    auto due = std::chrono::nanoseconds(
-        static_cast<int64_t>(static_cast<double>(bytes_) * 1e9 / static_cast<double>(rate_)));
-    auto elapsed = std::chrono::steady_clock::now() - start_;
-    if (due - elapsed > std::chrono::milliseconds(5)) {
-      std::this_thread::sleep_for(due - elapsed);
-      pass_->throttled += std::chrono::duration_cast<std::chrono::nanoseconds>(due - elapsed);
+    auto due = start_ + std::chrono::nanoseconds(static_cast<int64_t>(
+                            static_cast<double>(bytes_) * 1e9 / static_cast<double>(rate_)));
+    auto now = std::chrono::steady_clock::now();
+    if (due - now <= std::chrono::milliseconds(5)) return;
+    const auto slept_from = now;
+    while (now < due && !(cancel_ != nullptr && cancel_->load(std::memory_order_acquire))) {
+      std::this_thread::sleep_for(
+          std::min<std::chrono::nanoseconds>(due - now, std::chrono::milliseconds(50)));
+      now = std::chrono::steady_clock::now();
     }
+    pass_->throttled += std::chrono::duration_cast<std::chrono::nanoseconds>(now - slept_from);
   }
 
  private:
   const int64_t rate_;
   CompactionPass* const pass_;
+  const std::atomic<bool>* const cancel_;
   const std::chrono::steady_clock::time_point start_;
   uint64_t bytes_ = 0;
 };
@@ -82,7 +92,7 @@ absl::StatusOr<RecordBatchView> ParseStored(const Segment& segment, uint64_t pos
 
 absl::Status CheckCancelled(const CompactionInput& input) {
   if (input.cancel != nullptr && input.cancel->load(std::memory_order_acquire)) {
-    return absl::CancelledError("compaction pass stopped for a truncation of the log");
+    return absl::CancelledError("compaction pass stopped (the log is being truncated or closed)");
   }
   return absl::OkStatus();
 }
@@ -404,7 +414,7 @@ absl::StatusOr<CompactionPass> CompactSegments(const CompactionInput& input) {
   for (const auto& segment : input.segments) {
     total += segment->size() * (segment->next_offset() > input.first_dirty ? 2 : 1);
   }
-  Throttle throttle(input.io_bytes_per_second, &pass);
+  Throttle throttle(input.io_bytes_per_second, &pass, input.cancel);
   Progress progress(input.progress, total);
   BROOK_ASSIGN_OR_RETURN(int64_t map_end, BuildOffsetMap(input, &throttle, &progress, &pass));
   // Recopy every segment that begins at or below the map's end (with nothing dirty, the clean

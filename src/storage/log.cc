@@ -79,6 +79,7 @@ class LogImpl {
   absl::StatusOr<int> EnforceRetention();
   absl::Status Tick();
   absl::Status Close();
+  void StopCompaction();
   std::vector<SegmentInfo> Segments() const;
   absl::Status health() const;
 
@@ -181,8 +182,10 @@ class LogImpl {
 
   // One compaction pass at a time. Order: compact_mu_ before append_mu_.
   Mutex compact_mu_;
-  // Set by TruncateTo to stop a running pass (it then waits for compact_mu_).
+  // Set by TruncateTo to stop a running pass (it then waits for compact_mu_), and for good by
+  // StopCompaction.
   std::atomic<bool> cancel_compaction_{false};
+  std::atomic<bool> compaction_stopped_{false};
   // One appender at a time; also serializes roll, truncation, retention and close.
   mutable Mutex append_mu_;
   storage::ProducerStateMap producers_ ABSL_GUARDED_BY(append_mu_);
@@ -967,7 +970,8 @@ absl::StatusOr<int64_t> LogImpl::TruncateTo(int64_t offset) {
   // rewrite one: stop the pass (it checks the flag between batches) and keep the next one out.
   cancel_compaction_.store(true, std::memory_order_release);
   MutexLock c(&compact_mu_);
-  cancel_compaction_.store(false, std::memory_order_release);
+  cancel_compaction_.store(compaction_stopped_.load(std::memory_order_acquire),
+                           std::memory_order_release);
   MutexLock l(&append_mu_);
   BROOK_RETURN_IF_ERROR(CheckWritable());
   BROOK_RETURN_IF_ERROR(ForgetCleanShutdownLocked());
@@ -1506,6 +1510,11 @@ CompactionState LogImpl::compaction_state() const {
   return ComputeCompactionState(*snapshot(), clock_->NowMs());
 }
 
+void LogImpl::StopCompaction() {
+  compaction_stopped_.store(true, std::memory_order_release);
+  cancel_compaction_.store(true, std::memory_order_release);
+}
+
 absl::StatusOr<CompactionResult> LogImpl::Compact(const CompactOptions& options, bool force) {
   if (!compacting()) {
     return absl::FailedPreconditionError(
@@ -1514,6 +1523,8 @@ absl::StatusOr<CompactionResult> LogImpl::Compact(const CompactOptions& options,
   MutexLock c(&compact_mu_);
   CompactionResult total;
   total.segments_before = static_cast<int>(snapshot()->segments.size());
+  total.segments_after = total.segments_before;
+  if (compaction_stopped_.load(std::memory_order_acquire)) return total;
   while (true) {
     bool more = false;
     BROOK_ASSIGN_OR_RETURN(CompactionResult pass, CompactPass(options, force, &more));
@@ -1723,6 +1734,7 @@ absl::StatusOr<CompactionResult> Log::CompactIfDue() {
   return impl_->Compact(CompactOptions{}, /*force=*/false);
 }
 CompactionState Log::compaction_state() const { return impl_->compaction_state(); }
+void Log::StopCompaction() { impl_->StopCompaction(); }
 absl::Status Log::health() const { return impl_->health(); }
 
 }  // namespace brook

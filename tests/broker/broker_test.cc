@@ -289,6 +289,32 @@ TEST_CASE("A partition whose log failed is reported once, not at every tick", "[
   fs.fail_syncs(false);
 }
 
+TEST_CASE("Deleting a topic or closing the Broker stops a compaction pass, not waits it out",
+          "[broker][compaction]") {
+  for (bool close : {false, true}) {
+    INFO((close ? "Close" : "DeleteTopic"));
+    testing::TempDir dir;
+    auto broker = OpenBroker(
+        dir.path(), {.background_threads = 2, .cleaner_backoff = std::chrono::milliseconds(10)});
+    TopicConfig config{
+        .partitions = 1, .cleanup_policy = CleanupPolicy::kCompact, .segment_bytes_max = 4096};
+    config.compaction.io_bytes_per_second = 1;  // a pass over these segments would take days
+    REQUIRE(broker->CreateTopic("t", config).ok());
+    auto producer = MakeProducer(*broker, {.durability = Durability::kFlushed});
+    const std::string value(100, 'v');
+    for (int i = 0; i < 200; ++i) SendSync(*producer, {.topic = "t", .key = "k", .value = value});
+    absl::StatusOr<std::shared_ptr<Partition>> p = broker->GetPartition({"t", 0});
+    REQUIRE(p.ok());
+    REQUIRE((*p)->log().compaction_state().due);
+    // Give the cleaner thread (10-ms backoff) time to start its pass, then end it.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    producer.reset();
+    p->reset();
+    if (!close) REQUIRE(broker->DeleteTopic("t").ok());
+    REQUIRE(broker->Close().ok());  // returns: the test would time out otherwise
+  }
+}
+
 TEST_CASE("Broker options that would abort or overflow are refused", "[broker]") {
   testing::TempDir dir;
   for (BrokerOptions options :
