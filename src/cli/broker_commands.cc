@@ -357,28 +357,31 @@ absl::Status ConsumeLoop(Consumer& consumer, std::map<TopicPartition, int64_t>& 
   return absl::OkStatus();
 }
 
+// For the commands that read a broker directory's files: prints `s` naming `dir` and returns the
+// exit code, 1.
+int FilesError(const std::string& dir, const absl::Status& s) {
+  fmt::print(stderr, "brook: {}: {}\n", dir, s.message());
+  return 1;
+}
+
 // `brook consume` (without a group) of a directory another process has open: the topic's
 // partition logs are read as files, as `brook log read` reads a log, without the directory's lock
 // (so nothing is committed, and records a writer has not finished copying are not shown yet). The
 // registry gives the topic's partitions. Prints as ConsumeLoop does, partition by partition.
 int ConsumeFiles(const std::string& dir, const std::string& topic, bool from_beginning, bool follow,
                  int64_t max_records, SignalWakeup& signals) {
-  auto fail = [&](const absl::Status& s) {
-    fmt::print(stderr, "brook: {}: {}\n", dir, s.message());
-    return 1;
-  };
   absl::StatusOr<broker::TopicRegistry> registry =
       broker::ReadTopicRegistry(FileSystem::Default(), dir);
-  if (!registry.ok()) return fail(registry.status());
+  if (!registry.ok()) return FilesError(dir, registry.status());
   auto it = registry->find(topic);
   if (it == registry->end()) {
-    return fail(absl::NotFoundError(fmt::format("topic {} does not exist", topic)));
+    return FilesError(dir, absl::NotFoundError(fmt::format("topic {} does not exist", topic)));
   }
   std::vector<std::pair<int32_t, LogTail>> tails;
   for (int32_t p = 0; p < it->second.config.partitions; ++p) {
     absl::StatusOr<std::unique_ptr<storage::LogInspector>> log =
         storage::LogInspector::Open(fmt::format("{}/{}-{}", dir, topic, p));
-    if (!log.ok()) return fail(log.status());
+    if (!log.ok()) return FilesError(dir, log.status());
     const auto& segments = (*log)->segments();
     const int64_t start = std::max(segments.empty() ? 0 : segments.front().base_offset,
                                    (*log)->log_start_offset().value_or(0));
@@ -386,7 +389,7 @@ int ConsumeFiles(const std::string& dir, const std::string& topic, bool from_beg
     // Without --from-beginning a follower starts at the end, as Kafka's console consumer does.
     if (follow && !from_beginning) {
       absl::StatusOr<std::optional<TailProblem>> skipped = tails.back().second.SkipToEnd();
-      if (!skipped.ok()) return fail(skipped.status());
+      if (!skipped.ok()) return FilesError(dir, skipped.status());
     }
   }
   // On stderr, so the records on stdout stay parseable.
@@ -415,20 +418,21 @@ int ConsumeFiles(const std::string& dir, const std::string& topic, bool from_beg
         ++printed;
         return true;
       });
-      if (absl::Status written = FlushStdout(); !written.ok()) return fail(written);
-      if (!problem.ok()) return fail(problem.status());
+      if (absl::Status written = FlushStdout(); !written.ok()) return FilesError(dir, written);
+      if (!problem.ok()) return FilesError(dir, problem.status());
       // A problem in a sealed segment is damage. In the last one it is a batch the application
       // is writing now, whatever a clean-shutdown marker from before it opened says.
       if (*problem && !(*problem)->last_segment) {
-        return fail(absl::DataLossError(fmt::format("{} byte {}: {}", (*problem)->path,
-                                                    (*problem)->position, (*problem)->problem)));
+        return FilesError(
+            dir, absl::DataLossError(fmt::format("{} byte {}: {}", (*problem)->path,
+                                                 (*problem)->position, (*problem)->problem)));
       }
       if (!more()) break;
     }
     if (!follow) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     for (auto& [partition, tail] : tails) {
-      if (absl::Status s = tail.Refresh(); !s.ok()) return fail(s);
+      if (absl::Status s = tail.Refresh(); !s.ok()) return FilesError(dir, s);
     }
   }
   signals.Stop();
@@ -572,16 +576,12 @@ absl::StatusOr<int64_t> EndOffsetFromFiles(const std::string& dir,
 // committed offsets and lag from the files, as kafka-consumer-groups shows them for a running
 // cluster; members and state are the owner's, shown as "-".
 int GroupsFromFiles(const std::string& dir, const std::string& group) {
-  auto fail = [&](const absl::Status& s) {
-    fmt::print(stderr, "brook: {}: {}\n", dir, s.message());
-    return 1;
-  };
   absl::StatusOr<broker::TopicRegistry> registry =
       broker::ReadTopicRegistry(FileSystem::Default(), dir);
-  if (!registry.ok()) return fail(registry.status());
+  if (!registry.ok()) return FilesError(dir, registry.status());
   absl::StatusOr<std::map<std::string, std::map<TopicPartition, int64_t>>> groups =
       CommittedOffsetsFromFiles(dir, *registry);
-  if (!groups.ok()) return fail(groups.status());
+  if (!groups.ok()) return FilesError(dir, groups.status());
   fmt::print(stderr,
              "brook: {} is open in another process: committed offsets read from its files "
              "(members and state are that process's, not shown)\n",
@@ -593,13 +593,14 @@ int GroupsFromFiles(const std::string& dir, const std::string& group) {
   }
   auto it = groups->find(group);
   if (it == groups->end()) {
-    return fail(absl::NotFoundError(fmt::format("group {} has no committed offsets", group)));
+    return FilesError(dir,
+                      absl::NotFoundError(fmt::format("group {} has no committed offsets", group)));
   }
   fmt::print("group: {}\nstate: -\nprotocol: -\ngeneration: -\nleader: -\nmembers: -\n", group);
   std::vector<GroupOffset> offsets;
   for (const auto& [tp, committed] : it->second) {
     absl::StatusOr<int64_t> end = EndOffsetFromFiles(dir, *registry, tp);
-    if (!end.ok()) return fail(end.status());
+    if (!end.ok()) return FilesError(dir, end.status());
     offsets.push_back({.partition = tp,
                        .committed_offset = committed,
                        .end_offset = *end,
