@@ -88,6 +88,10 @@ std::optional<int32_t> Partitions(const Args& args, bool required) {
   return static_cast<int32_t>(*n);
 }
 
+// `brook topic list|describe` of a directory another process has open (`topic` empty: list),
+// from its files. Defined with the other lock-free readers below.
+int TopicsFromFiles(const std::string& dir, const std::string& topic);
+
 }  // namespace
 
 int TopicCreate(const Args& args) {
@@ -122,30 +126,38 @@ int TopicCreate(const Args& args) {
 }
 
 int TopicList(const Args& args) {
-  return WithBroker(args.positional[0], [](Broker& broker) {
-    for (const std::string& name : broker.ListTopics()) fmt::print("{}\n", name);
-    return absl::OkStatus();
-  });
+  const std::string& dir = args.positional[0];
+  return WithBroker(
+      dir, /*create_if_missing=*/false, /*background_threads=*/0,
+      [](Broker& broker) {
+        for (const std::string& name : broker.ListTopics()) fmt::print("{}\n", name);
+        return absl::OkStatus();
+      },
+      [&] { return TopicsFromFiles(dir, ""); });
 }
 
 int TopicDescribe(const Args& args) {
-  return WithBroker(args.positional[0], [&](Broker& broker) -> absl::Status {
-    BROOK_ASSIGN_OR_RETURN(TopicDescription topic, broker.DescribeTopic(args.positional[1]));
-    fmt::print("topic: {}\npartitions: {}\ninternal: {}\nconfig:\n", topic.name,
-               topic.partitions.size(), topic.internal ? "yes" : "no");
-    for (const auto& [key, value] : topic.config.ToConfigMap()) {
-      if (key != "partitions") fmt::print("  {}={}\n", key, value);
-    }
-    fmt::print("{:>9}  {:>14}  {:>14}  {:>14}  {:>14}  {:>14}  {:>8}\n", "partition",
-               "start offset", "end offset", "high watermark", "flushed offset", "bytes",
-               "segments");
-    for (const PartitionDescription& p : topic.partitions) {
-      fmt::print("{:>9}  {:>14}  {:>14}  {:>14}  {:>14}  {:>14}  {:>8}\n", p.partition,
-                 p.start_offset, p.end_offset, p.high_watermark, p.flushed_offset, p.size_bytes,
-                 p.segments);
-    }
-    return absl::OkStatus();
-  });
+  const std::string& dir = args.positional[0];
+  return WithBroker(
+      dir, /*create_if_missing=*/false, /*background_threads=*/0,
+      [&](Broker& broker) -> absl::Status {
+        BROOK_ASSIGN_OR_RETURN(TopicDescription topic, broker.DescribeTopic(args.positional[1]));
+        fmt::print("topic: {}\npartitions: {}\ninternal: {}\nconfig:\n", topic.name,
+                   topic.partitions.size(), topic.internal ? "yes" : "no");
+        for (const auto& [key, value] : topic.config.ToConfigMap()) {
+          if (key != "partitions") fmt::print("  {}={}\n", key, value);
+        }
+        fmt::print("{:>9}  {:>14}  {:>14}  {:>14}  {:>14}  {:>14}  {:>8}\n", "partition",
+                   "start offset", "end offset", "high watermark", "flushed offset", "bytes",
+                   "segments");
+        for (const PartitionDescription& p : topic.partitions) {
+          fmt::print("{:>9}  {:>14}  {:>14}  {:>14}  {:>14}  {:>14}  {:>8}\n", p.partition,
+                     p.start_offset, p.end_offset, p.high_watermark, p.flushed_offset, p.size_bytes,
+                     p.segments);
+        }
+        return absl::OkStatus();
+      },
+      [&] { return TopicsFromFiles(dir, args.positional[1]); });
 }
 
 int TopicDelete(const Args& args) {
@@ -570,6 +582,48 @@ absl::StatusOr<int64_t> EndOffsetFromFiles(const std::string& dir,
   LogTail tail(std::move(log), 0);
   BROOK_RETURN_IF_ERROR(tail.SkipToEnd().status());
   return tail.next();
+}
+
+int TopicsFromFiles(const std::string& dir, const std::string& topic) {
+  absl::StatusOr<broker::TopicRegistry> registry =
+      broker::ReadTopicRegistry(FileSystem::Default(), dir);
+  if (!registry.ok()) return FilesError(dir, registry.status());
+  fmt::print(stderr,
+             "brook: {} is open in another process: read from its files (high watermark, flushed "
+             "offset and bytes are that process's, shown as -)\n",
+             dir);
+  if (topic.empty()) {
+    for (const auto& [name, t] : *registry) {
+      if (!t.internal) fmt::print("{}\n", name);
+    }
+    return 0;
+  }
+  auto it = registry->find(topic);
+  if (it == registry->end()) {
+    return FilesError(dir, absl::NotFoundError(fmt::format("topic {} does not exist", topic)));
+  }
+  const TopicConfig& config = it->second.config;
+  fmt::print("topic: {}\npartitions: {}\ninternal: {}\nconfig:\n", topic, config.partitions,
+             it->second.internal ? "yes" : "no");
+  for (const auto& [key, value] : config.ToConfigMap()) {
+    if (key != "partitions") fmt::print("  {}={}\n", key, value);
+  }
+  fmt::print("{:>9}  {:>14}  {:>14}  {:>14}  {:>14}  {:>14}  {:>8}\n", "partition", "start offset",
+             "end offset", "high watermark", "flushed offset", "bytes", "segments");
+  for (int32_t p = 0; p < config.partitions; ++p) {
+    absl::StatusOr<std::unique_ptr<storage::LogInspector>> log =
+        storage::LogInspector::Open(fmt::format("{}/{}-{}", dir, topic, p));
+    if (!log.ok()) return FilesError(dir, log.status());
+    const auto& segments = (*log)->segments();
+    const int64_t start = std::max(segments.empty() ? 0 : segments.front().base_offset,
+                                   (*log)->log_start_offset().value_or(0));
+    const size_t count = segments.size();
+    LogTail tail(std::move(*log), start);
+    if (absl::Status s = tail.SkipToEnd().status(); !s.ok()) return FilesError(dir, s);
+    fmt::print("{:>9}  {:>14}  {:>14}  {:>14}  {:>14}  {:>14}  {:>8}\n", p, start, tail.next(), "-",
+               "-", "-", count);
+  }
+  return 0;
 }
 
 // `brook groups list|describe` of a directory another process has open (`group` empty: list):

@@ -77,8 +77,8 @@ constexpr char kUsage[] = R"(usage: brook <command> [options]
 info, dump, verify and read never change the directory and work while another process has
 the log open. append, compact and producers open it for writing (recovering it after a crash,
 as a writer does) and fail if another process has it open. topic, produce, consume and groups
-open a broker directory, which one process at a time may have open; consume without --group
-and groups list|describe then read its files instead.
+open a broker directory, which one process at a time may have open; consume without --group,
+topic list|describe and groups list|describe then read its files instead.
 )";
 
 // One command: `brook <family> <name>` (or `brook <name>` when family is empty).

@@ -656,7 +656,7 @@ TEST_CASE("brook produce --null sends tombstones, and consume and log read show 
   CHECK(read.find("\tk1\t\\N\n") != std::string::npos);
 }
 
-TEST_CASE("brook groups shows committed offsets and lag of a directory an application has open",
+TEST_CASE("brook groups and topic show a directory an application has open, from its files",
           "[cli][broker]") {
   std::string cli = CliPath();
   if (cli.empty()) return;
@@ -690,6 +690,22 @@ TEST_CASE("brook groups shows committed offsets and lag of a directory an applic
   CHECK(GroupOffsets(describe, "t") ==
         std::map<int, std::vector<int64_t>>{{0, {4, 10, 6}}, {1, {5, 5, 0}}});
   CHECK(Run({cli, "groups", "describe", dir.path(), "nobody"}).first == 1);
+  // Topics too: the registry's list and config, offsets from the partitions' files.
+  auto [list_code, topics] = Run({cli, "topic", "list", dir.path()});
+  CHECK(list_code == 0);
+  CHECK(topics == "t\n");
+  auto [topic_code, topic] = Run({cli, "topic", "describe", dir.path(), "t"});
+  CHECK(topic_code == 0);
+  CHECK(topic.find("partitions: 2\n") != std::string::npos);
+  std::map<std::string, std::vector<std::string>> partitions;  // partition -> the other columns
+  for (const auto& row : Rows(topic, ' ')) {
+    if (row.size() == 7 && row[0] != "partition") {
+      partitions[row[0]] = std::vector<std::string>(row.begin() + 1, row.end());
+    }
+  }
+  CHECK(partitions ==
+        std::map<std::string, std::vector<std::string>>{{"0", {"0", "10", "-", "-", "-", "1"}},
+                                                        {"1", {"0", "5", "-", "-", "-", "1"}}});
   consumer->reset();
   producer->reset();
   REQUIRE((*broker)->Close().ok());
@@ -719,8 +735,8 @@ TEST_CASE("brook consume --follow holds the directory until SIGTERM", "[cli][bro
   CHECK(out.find("0\t0\t") == 0);
   CHECK(out.find("\t\\N\tb\n") != std::string::npos);
 
-  // The follower has the directory open: other commands say so, naming it.
-  testing::RunResult locked = RunCapturingStderr({cli, "topic", "list", broker});
+  // The follower has the directory open: commands that change it say so, naming it.
+  testing::RunResult locked = RunCapturingStderr({cli, "topic", "delete", broker, "t"});
   CHECK(locked.code == 1);
   CHECK(locked.err.find(broker + " is open in another process") != std::string::npos);
 
