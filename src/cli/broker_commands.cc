@@ -376,6 +376,18 @@ int FilesError(const std::string& dir, const absl::Status& s) {
   return 1;
 }
 
+// Says on stderr (so stdout stays parseable) that `dir` is read from its files, and `how`.
+void SayReadingFiles(const std::string& dir, std::string_view how) {
+  fmt::print(stderr, "brook: {} is open in another process: {}\n", dir, how);
+}
+
+// The first offset a partition's files hold (its log start offset, or its first segment's base).
+int64_t FirstOffset(const storage::LogInspector& log) {
+  const auto& segments = log.segments();
+  return std::max(segments.empty() ? 0 : segments.front().base_offset,
+                  log.log_start_offset().value_or(0));
+}
+
 // `brook consume` (without a group) of a directory another process has open: the topic's
 // partition logs are read as files, as `brook log read` reads a log, without the directory's lock
 // (so nothing is committed, and records a writer has not finished copying are not shown yet). The
@@ -394,9 +406,7 @@ int ConsumeFiles(const std::string& dir, const std::string& topic, bool from_beg
     absl::StatusOr<std::unique_ptr<storage::LogInspector>> log =
         storage::LogInspector::Open(fmt::format("{}/{}-{}", dir, topic, p));
     if (!log.ok()) return FilesError(dir, log.status());
-    const auto& segments = (*log)->segments();
-    const int64_t start = std::max(segments.empty() ? 0 : segments.front().base_offset,
-                                   (*log)->log_start_offset().value_or(0));
+    const int64_t start = FirstOffset(**log);
     tails.emplace_back(p, LogTail(std::move(*log), start));
     // Without --from-beginning a follower starts at the end, as Kafka's console consumer does.
     if (follow && !from_beginning) {
@@ -404,11 +414,9 @@ int ConsumeFiles(const std::string& dir, const std::string& topic, bool from_beg
       if (!skipped.ok()) return FilesError(dir, skipped.status());
     }
   }
-  // On stderr, so the records on stdout stay parseable.
-  fmt::print(stderr,
-             "brook: {} is open in another process: reading its files without a lock (nothing "
-             "is committed; a --group needs the directory)\n",
-             dir);
+  SayReadingFiles(dir,
+                  "reading its files without a lock (nothing is committed; a --group needs the "
+                  "directory)");
   if (it->second.config.flushed_reads_only) {
     // The flushed offset is the owner's to know; the files show what it wrote.
     fmt::print(stderr,
@@ -588,10 +596,9 @@ int TopicsFromFiles(const std::string& dir, const std::string& topic) {
   absl::StatusOr<broker::TopicRegistry> registry =
       broker::ReadTopicRegistry(FileSystem::Default(), dir);
   if (!registry.ok()) return FilesError(dir, registry.status());
-  fmt::print(stderr,
-             "brook: {} is open in another process: read from its files (high watermark, flushed "
-             "offset and bytes are that process's, shown as -)\n",
-             dir);
+  SayReadingFiles(dir,
+                  "read from its files (high watermark, flushed offset and bytes are that "
+                  "process's, shown as -)");
   if (topic.empty()) {
     for (const auto& [name, t] : *registry) {
       if (!t.internal) fmt::print("{}\n", name);
@@ -614,10 +621,8 @@ int TopicsFromFiles(const std::string& dir, const std::string& topic) {
     absl::StatusOr<std::unique_ptr<storage::LogInspector>> log =
         storage::LogInspector::Open(fmt::format("{}/{}-{}", dir, topic, p));
     if (!log.ok()) return FilesError(dir, log.status());
-    const auto& segments = (*log)->segments();
-    const int64_t start = std::max(segments.empty() ? 0 : segments.front().base_offset,
-                                   (*log)->log_start_offset().value_or(0));
-    const size_t count = segments.size();
+    const int64_t start = FirstOffset(**log);
+    const size_t count = (*log)->segments().size();
     LogTail tail(std::move(*log), start);
     if (absl::Status s = tail.SkipToEnd().status(); !s.ok()) return FilesError(dir, s);
     fmt::print("{:>9}  {:>14}  {:>14}  {:>14}  {:>14}  {:>14}  {:>8}\n", p, start, tail.next(), "-",
@@ -636,10 +641,9 @@ int GroupsFromFiles(const std::string& dir, const std::string& group) {
   absl::StatusOr<std::map<std::string, std::map<TopicPartition, int64_t>>> groups =
       CommittedOffsetsFromFiles(dir, *registry);
   if (!groups.ok()) return FilesError(dir, groups.status());
-  fmt::print(stderr,
-             "brook: {} is open in another process: committed offsets read from its files "
-             "(members and state are that process's, not shown)\n",
-             dir);
+  SayReadingFiles(dir,
+                  "committed offsets read from its files (members and state are that process's, "
+                  "not shown)");
   if (group.empty()) {
     PrintGroupListing("group", "state", "members");
     for (const auto& [id, offsets] : *groups) PrintGroupListing(id, "-", "-");
