@@ -106,16 +106,19 @@ struct PartitionQueue {
 };
 
 struct TopicState {
-  TopicState(std::shared_ptr<Topic> t, uint32_t max_batch)
+  explicit TopicState(std::shared_ptr<Topic> t)
       : topic(std::move(t)),
-        batch_bytes_max(max_batch),
+        batch_bytes_max(static_cast<uint32_t>(std::min<uint64_t>(
+            topic->config().batch_bytes_max, topic->config().segment_bytes_max))),
         slot_count(static_cast<size_t>(std::max(topic->partition_count(), 1))),
         slots(new std::atomic<PartitionQueue*>[slot_count]) {
     for (size_t i = 0; i < slot_count; ++i) slots[i].store(nullptr, std::memory_order_relaxed);
   }
 
   std::shared_ptr<Topic> topic;
-  const uint32_t batch_bytes_max;  // the topic's max.message.bytes
+  // The topic's max.message.bytes, or its segment.bytes if smaller: the log refuses a batch
+  // larger than a segment, so such a record is refused here, before it is queued.
+  const uint32_t batch_bytes_max;
   // The partitions the topic had when first used, looked up without a lock; partitions added
   // later live only in `queues`.
   const size_t slot_count;
@@ -276,7 +279,7 @@ absl::StatusOr<TopicState*> ProducerImpl::Topic(std::string_view name) {
     return absl::InvalidArgumentError(
         fmt::format("topic {} is internal: producers cannot write to it", name));
   }
-  auto state = std::make_unique<TopicState>(topic, topic->config().batch_bytes_max);
+  auto state = std::make_unique<TopicState>(topic);
   std::unique_lock l(topics_mu_);
   auto& slot = topics_[std::string(name)];
   if (slot == nullptr || slot->topic->deleted()) {
@@ -364,10 +367,13 @@ absl::StatusOr<PartitionQueue*> ProducerImpl::QueueFor(TopicState* t, const Prod
                                                        size_t bytes) {
   int32_t count = t->topic->partition_count();
   if (bytes + batch_layout::kHeaderSize > t->batch_bytes_max) {
-    return WithErrorCode(absl::InvalidArgumentError(fmt::format(
-                             "records of about {} bytes are over topic {}'s max.message.bytes ({})",
-                             bytes, record.topic, t->batch_bytes_max)),
-                         ErrorCode::kMessageTooLarge);
+    const bool segment_limit = t->batch_bytes_max < t->topic->config().batch_bytes_max;
+    return WithErrorCode(
+        absl::InvalidArgumentError(fmt::format(
+            "records of about {} bytes are over topic {}'s {} ({} bytes, with the batch header)",
+            bytes, record.topic, segment_limit ? "segment.bytes" : "max.message.bytes",
+            t->batch_bytes_max)),
+        ErrorCode::kMessageTooLarge);
   }
   int32_t p;
   if (record.partition) {

@@ -376,6 +376,29 @@ TEST_CASE("SendBatch is all or nothing, and refuses what one batch cannot be", "
   CHECK(absl::IsFailedPrecondition(producer->SendBatch(one, nullptr)));
 }
 
+TEST_CASE("Producer refuses records larger than the topic's segments up front", "[producer]") {
+  // The log refuses a batch larger than segment.bytes whatever max.message.bytes says, so the
+  // producer takes the smaller of the two as its limit and refuses at Send, not in the callback.
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path());
+  REQUIRE(broker->CreateTopic("t", {.segment_bytes_max = 8192}).ok());
+  auto producer = MakeProducer(*broker);
+  bool called = false;
+  absl::Status s = producer->Send({.topic = "t", .value = std::string(10'000, 'v')},
+                                  [&](const absl::StatusOr<RecordMetadata>&) { called = true; });
+  CHECK(GetErrorCode(s) == ErrorCode::kMessageTooLarge);
+  CHECK_THAT(std::string(s.message()), Catch::Contains("segment.bytes"));
+  std::vector<ProducerRecord> big(3, ProducerRecord{.topic = "t", .value = std::string(3000, 'v')});
+  CHECK(GetErrorCode(producer->SendBatch(big, nullptr)) == ErrorCode::kMessageTooLarge);
+  // Records that fit go through, in batches that fit a segment.
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(producer->Send({.topic = "t", .value = std::string(3000, 'v')}, nullptr).ok());
+  }
+  REQUIRE(producer->Flush().ok());
+  CHECK_FALSE(called);
+  CHECK((*broker->GetPartition({"t", 0}))->end_offset() == 20);
+}
+
 TEST_CASE("Producer auto-creates topics when the Broker allows it", "[producer]") {
   testing::TempDir dir;
   BrokerOptions options{.default_topic_config = {.partitions = 2},
