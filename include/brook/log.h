@@ -230,14 +230,15 @@ class Log {
   // Returns the batches from the one containing `offset` on, up to options.max_bytes. The first
   // batch may start before `offset` (skip its records below it). `offset == end_offset()` returns
   // an empty result; outside [start_offset(), end_offset()] returns OutOfRange (kOffsetOutOfRange).
-  // DataLoss if a batch fails verification. Never blocks on the appender.
+  // DataLoss if a batch fails verification; FailedPrecondition once the log is closed. Never
+  // blocks on the appender.
   absl::StatusOr<ReadResult> Read(int64_t offset, ReadOptions options) const;
   absl::StatusOr<ReadResult> Read(int64_t offset, size_t max_bytes) const {
     return Read(offset, ReadOptions{.max_bytes = max_bytes});
   }
 
   // The offset of the first record whose timestamp is >= `timestamp_ms` (Kafka's ListOffsets).
-  // NotFound if there is none.
+  // NotFound if there is none; FailedPrecondition once the log is closed.
   absl::StatusOr<int64_t> OffsetForTimestamp(int64_t timestamp_ms) const;
 
   // Blocks until end_offset() > `offset`, the deadline passes (DeadlineExceeded) or the log is
@@ -276,8 +277,10 @@ class Log {
   absl::Status Tick();
 
   // Flushes, trims the active segment, writes the clean-shutdown marker and releases the
-  // directory lock. Wakes waiters with Cancelled. Further appends return FailedPrecondition;
-  // ReadResults already returned stay valid. Idempotent.
+  // directory lock. Wakes waiters with Cancelled. Further appends and reads return
+  // FailedPrecondition. ReadResults already returned stay valid while this process alone has the
+  // directory: once another process opens it, its recovery may truncate the files under them.
+  // Idempotent.
   absl::Status Close();
 
   // --- idempotent producers ---

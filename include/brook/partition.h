@@ -9,8 +9,8 @@
 // flushed_reads_only). Once replication exists it becomes the replicated commit point.
 //
 // Ownership: the Broker owns its partitions; a shared_ptr keeps the object (not the data) alive
-// after the topic is deleted, when Read and Append return FailedPrecondition (and the Log is
-// closed). Thread-safe.
+// after the topic is deleted or the Broker closed, when Read and Append return
+// FailedPrecondition (and the Log is closed). Thread-safe.
 #ifndef BROOK_PARTITION_H_
 #define BROOK_PARTITION_H_
 
@@ -46,9 +46,9 @@ class Partition {
 
   // Log::Append, then wakes the consumers waiting for data.
   absl::StatusOr<AppendResult> Append(std::span<const std::byte> batch, AppendOptions options = {});
-  // Log::Read; FailedPrecondition once the topic is deleted. It reads up to the end offset, past
-  // the high watermark: a reader that must see only what consumers may see (a flushed-only
-  // topic) stops at high_watermark(), as Consumer does.
+  // Log::Read; FailedPrecondition once the topic is deleted or the Broker closed. It reads up to
+  // the end offset, past the high watermark: a reader that must see only what consumers may see (a
+  // flushed-only topic) stops at high_watermark(), as Consumer does.
   absl::StatusOr<ReadResult> Read(int64_t offset, ReadOptions options) const;
 
   int64_t start_offset() const { return log_->start_offset(); }

@@ -68,6 +68,8 @@ class LogImpl {
   ~LogImpl();
 
   absl::StatusOr<AppendResult> Append(std::span<const std::byte> bytes, AppendOptions options);
+  // FailedPrecondition once closed.
+  absl::Status CheckReadable() const;
   absl::StatusOr<ReadResult> Read(int64_t offset, ReadOptions options) const;
   absl::StatusOr<int64_t> OffsetForTimestamp(int64_t timestamp_ms) const;
   absl::Status WaitForAppend(int64_t offset, std::chrono::steady_clock::time_point deadline) const;
@@ -1200,7 +1202,17 @@ absl::Status LogImpl::WaitForAppend(int64_t offset,
   return result;
 }
 
+absl::Status LogImpl::CheckReadable() const {
+  // Close released the directory lock: another process may now open the log and truncate the
+  // files under our mappings (a read past a file's end is SIGBUS), so reads stop too.
+  if (closed_.load(std::memory_order_acquire)) {
+    return absl::FailedPreconditionError(fmt::format("log {} is closed", dir_));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ReadResult> LogImpl::Read(int64_t offset, ReadOptions options) const {
+  BROOK_RETURN_IF_ERROR(CheckReadable());
   int64_t start = start_offset();
   int64_t end = end_offset();
   auto out_of_range = [&] {
@@ -1249,6 +1261,7 @@ absl::StatusOr<ReadResult> LogImpl::Read(int64_t offset, ReadOptions options) co
 }
 
 absl::StatusOr<int64_t> LogImpl::OffsetForTimestamp(int64_t timestamp_ms) const {
+  BROOK_RETURN_IF_ERROR(CheckReadable());
   int64_t start = start_offset();
   std::shared_ptr<const SegmentSet> set = snapshot();
   for (const auto& segment : set->segments) {

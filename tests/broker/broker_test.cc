@@ -15,6 +15,7 @@
 #include "brook/producer.h"
 #include "brook/status.h"
 #include "fmt/format.h"
+#include "support/batches.h"
 #include "support/broker.h"
 #include "support/catch.h"
 #include "support/fault_file_system.h"
@@ -239,6 +240,24 @@ TEST_CASE("A Broker syncs sealed segments soon, not at its next tick", "[broker]
   }
   CHECK(p->log().flushed_offset() > 0);
   CHECK(p->log().flushed_offset() < end);  // the active segment stays unsynced
+}
+
+TEST_CASE("A Partition held past Broker::Close refuses reads and appends", "[broker]") {
+  // Close releases the directory: another process may open it and truncate the files under a
+  // held Partition's mappings, so the Partition must not read them any more.
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path());
+  REQUIRE(broker->CreateTopic("t").ok());
+  std::shared_ptr<Partition> p = *broker->GetPartition({"t", 0});
+  REQUIRE(p->Append(testing::MakeBatch({"a", "b"})).ok());
+  REQUIRE(p->Read(0, {}).ok());
+  REQUIRE(broker->Close().ok());
+  CHECK(absl::IsFailedPrecondition(p->Read(0, {}).status()));
+  CHECK(absl::IsFailedPrecondition(p->Append(testing::MakeBatch({"c"})).status()));
+  CHECK(absl::IsFailedPrecondition(p->log().OffsetForTimestamp(0).status()));
+  broker.reset();
+  auto reopened = OpenBroker(dir.path());
+  CHECK((*reopened->GetPartition({"t", 0}))->end_offset() == 2);
 }
 
 TEST_CASE("Broker removes partition directories its registry does not list", "[broker]") {

@@ -605,6 +605,11 @@ TEST_CASE("Views pinned across a truncation and a close stay mapped and readable
   REQUIRE_FALSE(pinned->empty());
   REQUIRE(log->TruncateTo(200).ok());
   REQUIRE(log->Close().ok());  // seals (trims) the cut segment
+  // Close released the lock, so new reads are refused; views taken before stay valid.
+  absl::StatusOr<ReadResult> after_close = log->Read(0, 1 << 20);
+  CHECK(absl::IsFailedPrecondition(after_close.status()));
+  CHECK_THAT(std::string(after_close.status().message()), Catch::Contains("closed"));
+  CHECK(absl::IsFailedPrecondition(log->OffsetForTimestamp(0).status()));
   // The bytes behind the views were zeroed, not unmapped: reading them must not fault.
   size_t zeros = 0;
   for (const RecordBatchView& batch : *pinned) {
