@@ -178,9 +178,6 @@ int TopicAddPartitions(const Args& args) {
   });
 }
 
-// `brook produce` names at most this many failed lines on stderr (then only counts them).
-constexpr int64_t kMaxReportedLines = 20;
-
 int Produce(const Args& args) {
   const std::string& topic = args.positional[1];
   std::optional<int64_t> partition = IntOption(args, "partition", "a partition", 0, -1);
@@ -201,14 +198,7 @@ int Produce(const Args& args) {
         std::unique_ptr<Producer> producer,
         Producer::Create(broker, {.client_id = "brook-cli", .durability = durability}));
     int64_t produced = 0;
-    // A line that cannot be produced is reported with its number and the others still go, so
-    // what was produced does not depend on how the input was split into reads.
-    int64_t failed = 0;
-    int64_t first_failed_line = 0;
-    auto line_failed = [&](int64_t line, std::string_view why) {
-      if (failed++ == 0) first_failed_line = line;
-      if (failed <= kMaxReportedLines) fmt::print(stderr, "brook: line {}: {}\n", line, why);
-    };
+    FailedLines failed;   // a line that cannot be produced is named; the others still go
     absl::Status status;  // an error that stops the command (stdin, stdout)
     std::vector<std::pair<int64_t, std::future<absl::StatusOr<RecordMetadata>>>> acks;
     LineSplitter lines(max_message_bytes);
@@ -217,9 +207,9 @@ int Produce(const Args& args) {
     auto send_lines = [&](std::string_view bytes, bool final) {
       lines.Add(bytes, final, [&](const InputLine& line) {
         if (line.too_long) {
-          line_failed(line.number,
-                      fmt::format("longer than topic {}'s max.message.bytes ({}): not produced",
-                                  topic, max_message_bytes));
+          failed.Add(line.number,
+                     fmt::format("longer than topic {}'s max.message.bytes ({}): not produced",
+                                 topic, max_message_bytes));
           return true;
         }
         ProducerRecord record{.topic = topic, .key = line.key, .value = line.value};
@@ -235,7 +225,7 @@ int Produce(const Args& args) {
       for (auto& [line, ack] : acks) {
         absl::StatusOr<RecordMetadata> metadata = ack.get();
         if (!metadata.ok()) {
-          line_failed(line, std::string(metadata.status().message()));
+          failed.Add(line, std::string(metadata.status().message()));
           continue;
         }
         ++produced;
@@ -255,13 +245,7 @@ int Produce(const Args& args) {
     if (status.ok()) send_lines({}, true);
     status.Update(producer->Close());
     if (quiet) fmt::print("produced {} record(s) to {}\n", produced, topic);
-    if (status.ok() && failed > 0) {
-      return absl::InvalidArgumentError(
-          fmt::format("{} line(s) not produced (the first: line {}){}", failed, first_failed_line,
-                      failed > kMaxReportedLines
-                          ? fmt::format(" (the first {} are shown above)", kMaxReportedLines)
-                          : ""));
-    }
+    if (status.ok()) return failed.Summary("produced");
     return status;
   });
 }

@@ -360,6 +360,7 @@ int LogAppend(const Args& args) {
   constexpr size_t kBatchOverhead = batch_layout::kHeaderSize + 32;
   const size_t max_line_bytes = LogOptions{}.batch_bytes_max - kBatchOverhead;
   LineSplitter lines(max_line_bytes);
+  FailedLines failed;  // a line too long is named and dropped; the others still go
   char chunk[64 << 10];
   auto append_lines = [&](std::string_view bytes, bool final) -> bool {
     builder.Reset();
@@ -376,9 +377,9 @@ int LogAppend(const Args& args) {
     int64_t now = Clock::Real()->NowMs();
     bool ok = lines.Add(bytes, final, [&](const InputLine& line) {
       if (line.too_long) {
-        fmt::print(stderr, "brook: line {}: longer than a record may be ({} bytes)\n", line.number,
-                   max_line_bytes);
-        return false;
+        failed.Add(line.number, fmt::format("longer than a record may be ({} bytes): not appended",
+                                            max_line_bytes));
+        return true;
       }
       // A long line goes in a batch of its own rather than past the batch size limit.
       if (!builder.empty() &&
@@ -423,6 +424,10 @@ int LogAppend(const Args& args) {
   print_acks();
   if (absl::Status s = log.Close(); !s.ok()) {
     fmt::print(stderr, "brook: {}\n", s);
+    return 1;
+  }
+  if (absl::Status s = failed.Summary("appended"); !s.ok()) {
+    fmt::print(stderr, "brook: {}\n", s.message());
     return 1;
   }
   return 0;

@@ -69,6 +69,18 @@ absl::Status FlushStdout() {
       fmt::format("writing to stdout: {}", error != 0 ? std::strerror(error) : "write error"));
 }
 
+void FailedLines::Add(int64_t line, std::string_view why) {
+  if (count_++ == 0) first_ = line;
+  if (count_ <= kShown) fmt::print(stderr, "brook: line {}: {}\n", line, why);
+}
+
+absl::Status FailedLines::Summary(std::string_view verb) const {
+  if (count_ == 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      fmt::format("{} line(s) not {} (the first: line {}){}", count_, verb, first_,
+                  count_ > kShown ? fmt::format(" (the first {} are shown above)", kShown) : ""));
+}
+
 bool LineSplitter::Add(std::string_view bytes, bool final,
                        const std::function<bool(const InputLine&)>& handle) {
   auto emit = [&](std::string_view line) {
@@ -88,7 +100,12 @@ bool LineSplitter::Add(std::string_view bytes, bool final,
     std::string_view piece = bytes.substr(0, nl);  // up to the line's end, or all of `bytes`
     bytes.remove_prefix(nl == std::string_view::npos ? bytes.size() : nl + 1);
     if (!skipping_) {
-      if (pending_.size() + piece.size() > max_line_bytes_) {
+      // A '\r' last may be a CRLF's, which the line does not count (emit drops it); if more of
+      // the line follows, the next piece's check counts it.
+      size_t length = pending_.size() + piece.size();
+      const char last = !piece.empty() ? piece.back() : (!pending_.empty() ? pending_.back() : 0);
+      if (last == '\r') --length;
+      if (length > max_line_bytes_) {
         // Too long to hold: reported now if it ends here, else once its end arrives.
         pending_.clear();
         skipping_ = true;

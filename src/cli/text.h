@@ -65,6 +65,23 @@ class LineSplitter {
   int64_t lines_ = 0;      // lines handed out
 };
 
+// The input lines a command could not take: each is named on stderr ("line N: why"), the first
+// kShown of them, and the rest only counted, so that the command goes on with the other lines and
+// what it takes does not depend on how the input was split into reads.
+class FailedLines {
+ public:
+  static constexpr int64_t kShown = 20;
+
+  void Add(int64_t line, std::string_view why);
+  int64_t count() const { return count_; }
+  // OK if no line failed, else InvalidArgument counting them: "N line(s) not <verb> ...".
+  absl::Status Summary(std::string_view verb) const;
+
+ private:
+  int64_t count_ = 0;
+  int64_t first_ = 0;
+};
+
 // Reads up to `size` bytes from `fd`, waiting for input (EINTR retried, a non-blocking fd polled).
 // 0 at the end of input; an error names `what` ("stdin").
 absl::StatusOr<size_t> ReadInput(int fd, char* buffer, size_t size, std::string_view what);

@@ -633,6 +633,37 @@ TEST_CASE("brook produce reports each line it cannot produce and produces the ot
   CHECK(unreadable.err.find("reading stdin") != std::string::npos);
 }
 
+TEST_CASE("brook log append drops a line too long, appends the others, and allows a CRLF",
+          "[cli]") {
+  std::string cli = CliPath();
+  if (cli.empty()) return;
+  testing::TempDir dir;
+  // The limit, from the error for a line surely over it.
+  testing::RunResult probe =
+      RunCapturingStderr({cli, "log", "append", dir.Sub("probe")}, std::string(2 << 20, 'x'));
+  REQUIRE(probe.code == 1);
+  const size_t at = probe.err.find("may be (");
+  REQUIRE(at != std::string::npos);
+  const size_t limit = std::stoul(probe.err.substr(at + 8));
+  REQUIRE(limit > 1000);
+  // Line 2 is one byte over; line 4 is exactly at the limit, ended by CRLF, whose '\r' is not
+  // part of the line.
+  const std::string input =
+      "a\n" + std::string(limit + 1, 'x') + "\nb\n" + std::string(limit, 'y') + "\r\nc\n";
+  testing::RunResult r = RunCapturingStderr({cli, "log", "append", dir.Sub("log")}, input);
+  CHECK(r.code == 1);
+  CHECK(r.err.find("line 2: ") != std::string::npos);
+  CHECK(r.err.find("1 line(s) not appended") != std::string::npos);
+  CHECK(r.err.find("line 4") == std::string::npos);
+  auto [code, out] = Run({cli, "log", "read", dir.Sub("log")});
+  REQUIRE(code == 0);
+  std::vector<std::string> values;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);)
+    values.push_back(line.substr(line.rfind('\t') + 1));
+  CHECK(values == std::vector<std::string>{"a", "b", std::string(limit, 'y'), "c"});
+}
+
 TEST_CASE("brook produce --null sends tombstones, and consume and log read show nulls as \\N",
           "[cli][broker]") {
   std::string cli = CliPath();
