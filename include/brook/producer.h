@@ -33,8 +33,12 @@
 // appends the batches queued up to its own, and leaves any that other threads queue meanwhile
 // to the producer's thread.
 //
-// No retries: an in-process append either wrote the batch or wrote nothing and said why, so a
-// failed batch's records get the error and the next batch reuses their sequence numbers.
+// Retries: an append that failed for a reason that passes - a full disk or file table
+// (ResourceExhausted), when nothing was written and the log stays usable - is retried every
+// retry_backoff until delivery_timeout has passed since its batch opened (Kafka's retries and
+// delivery.timeout.ms). The partition's later batches wait behind it, so order is kept, and the
+// retry carries the same sequence numbers, so it is never written twice. Other errors fail the
+// batch at once. Memory stays bounded meanwhile: Sends block on the full buffer (max_block).
 //
 // Memory: records waiting to be appended hold at most buffer_bytes_max bytes; Send blocks up to
 // max_block for room, then fails with ResourceExhausted. While a Send waits, lingering batches
@@ -115,6 +119,12 @@ struct ProducerOptions {
   // What an acknowledgement means: appended (Kafka's acks=1 on one node) or on disk.
   // Default: kAppended.
   Durability durability = Durability::kAppended;
+  // How long a batch may keep being retried after an append failed for a reason that passes (a
+  // full disk), counted from when it opened (delivery.timeout.ms); then its records fail with
+  // the error. 0: no retries. Flush and Close wait for retries. Default: 120 s.
+  std::chrono::milliseconds delivery_timeout{120000};
+  // The wait between two tries of a batch (retry.backoff.ms); positive. Default: 100 ms.
+  std::chrono::milliseconds retry_backoff{100};
   // Shared by every topic; nullptr: MakeDefaultPartitioner() with sticky_batch_bytes =
   // batch_bytes_max, as Kafka's producer moves keyless records on after batch.size bytes.
   std::shared_ptr<Partitioner> partitioner;
@@ -153,8 +163,8 @@ class Producer {
   absl::Status SendBatch(std::span<const ProducerRecord> records, SendCallback callback);
 
   // Appends every record queued before the call and waits for their acknowledgements (records
-  // other threads send meanwhile are not waited for, as in Kafka). Returns the first error an
-  // append met since the last Flush (each record's callback has its own).
+  // other threads send meanwhile are not waited for, as in Kafka), retries included. Returns the
+  // first error an append met since the last Flush (each record's callback has its own).
   absl::Status Flush();
   // Flush, then refuses further sends. Idempotent.
   absl::Status Close();

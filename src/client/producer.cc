@@ -78,8 +78,9 @@ struct Batch {
   std::vector<SendCallback> callbacks;
   std::vector<int64_t> timestamps;
   size_t reserved_bytes = 0;
-  SteadyClock::time_point created;
+  SteadyClock::time_point created;  // delivery_timeout counts from here
   uint64_t serial = 0;  // PartitionQueue::batches_opened when it opened (Batch objects are reused)
+  int retries = 0;      // appends that failed for a reason that passes, and were retried
 };
 
 struct PartitionQueue {
@@ -90,6 +91,9 @@ struct PartitionQueue {
   std::vector<std::unique_ptr<Batch>> spare ABSL_GUARDED_BY(mu);
   bool retired ABSL_GUARDED_BY(mu) = false;  // its topic was deleted: no spares kept
   bool draining ABSL_GUARDED_BY(mu) = false;
+  // The first sealed batch waits for the sender thread to retry it (retries_): no other thread
+  // appends this queue's batches meanwhile, so they stay in order behind it.
+  bool retrying ABSL_GUARDED_BY(mu) = false;
   bool timer_set ABSL_GUARDED_BY(mu) = false;  // the sender thread will seal the open batch
   // The sender thread's last look at a burst: which open batch, how many records it held, and
   // how long it then waited.
@@ -212,11 +216,16 @@ class ProducerImpl {
   // left over go to the sender thread. The caller set q.draining.
   void Drain(PartitionQueue& q, bool all,
              uint64_t last_serial = std::numeric_limits<uint64_t>::max());
-  void AppendBatch(PartitionQueue& q, Batch& batch);
+  // Appends `batch`, runs its callbacks and returns true; or, when the append failed for a reason
+  // that passes (Retriable) within the batch's delivery_timeout, changes nothing and returns
+  // false: the batch is to be retried.
+  bool AppendBatch(PartitionQueue& q, Batch& batch);
+  bool Retriable(PartitionQueue& q, const Batch& batch, const absl::Status& error) const;
   void SenderLoop();
-  // The sender thread's drain of q (after sealing its open batch, with `seal_open`; the timer
-  // that fired is then spent): the batches queued so far, unless another thread is draining.
-  void DrainSealed(PartitionQueue& q, bool seal_open);
+  // The sender thread's drain of q: the batches queued so far, unless another thread is draining
+  // or a retry is pending. With `seal_open`, after sealing its open batch (the timer that fired
+  // is then spent); with `retry`, it is the retry that was pending.
+  void DrainSealed(PartitionQueue& q, bool seal_open, bool retry = false);
   // With linger 0, the sender thread's look at q's open batch: when to look again (the burst
   // goes on), or nullopt to append it now.
   std::optional<SteadyClock::time_point> NextLook(PartitionQueue& q, SteadyClock::time_point now)
@@ -250,6 +259,9 @@ class ProducerImpl {
   bool stop_sender_ ABSL_GUARDED_BY(sender_mu_) = false;
   // Queues whose sealed batches a bounded Drain left for the sender thread.
   std::vector<PartitionQueue*> to_drain_ ABSL_GUARDED_BY(sender_mu_);
+  // Queues whose first batch is to be retried, and when (PartitionQueue::retrying).
+  std::vector<std::pair<SteadyClock::time_point, PartitionQueue*>> retries_
+      ABSL_GUARDED_BY(sender_mu_);
   std::thread sender_;
   // Topics replaced after a deletion; their queues may still be drained.
   std::vector<std::unique_ptr<TopicState>> retired_;  // guarded by topics_mu_
@@ -431,11 +443,11 @@ absl::Status ProducerImpl::Send(const ProducerRecord& record, SendCallback callb
     b.timestamps.push_back(timestamp);
     b.reserved_bytes += bytes;
     drain_to = q->batches_opened;
-    if (!q->draining && !q->sealed.empty()) {
+    if (!q->draining && !q->retrying && !q->sealed.empty()) {
       // A full batch: the sender that filled it appends it.
       q->draining = true;
       drain = true;
-    } else if (!q->draining && first && options_.linger.count() == 0) {
+    } else if (!q->draining && !q->retrying && first && options_.linger.count() == 0) {
       auto now = SteadyClock::now();
       q->quick_records =
           now - q->last_append_end > kBurstGap ? 0 : std::min(q->quick_records + 1, kBurstStart);
@@ -522,7 +534,7 @@ absl::Status ProducerImpl::SendBatch(std::span<const ProducerRecord> records,
     Open(*q, *b);
     drain_to = b->serial;
     q->sealed.push_back(std::move(b));
-    if (!q->draining) {
+    if (!q->draining && !q->retrying) {
       q->draining = true;
       drain = true;
     }
@@ -559,21 +571,48 @@ void ProducerImpl::Drain(PartitionQueue& q, bool all, uint64_t last_serial) {
       }
       return;
     }
-    AppendBatch(q, *batch);
+    if (!AppendBatch(q, *batch)) {
+      // Back at the head of the queue, for the sender thread to retry after retry_backoff.
+      ++batch->retries;
+      {
+        MutexLock l(&q.mu);
+        q.sealed.push_front(std::move(batch));
+        q.retrying = true;
+        q.draining = false;
+        q.idle.SignalAll();
+      }
+      MutexLock l(&sender_mu_);
+      retries_.emplace_back(SteadyClock::now() + options_.retry_backoff, &q);
+      sender_cv_.SignalAll();
+      return;
+    }
     MutexLock l(&q.mu);
     q.last_append_end = SteadyClock::now();
     q.appended_serial = batch->serial;
     batch->callbacks.clear();
     batch->timestamps.clear();
     batch->reserved_bytes = 0;
+    batch->retries = 0;
     if (q.spare.size() < 2 && !q.retired) q.spare.push_back(std::move(batch));
     q.idle.SignalAll();
   }
 }
 
-void ProducerImpl::AppendBatch(PartitionQueue& q, Batch& batch) {
+bool ProducerImpl::Retriable(PartitionQueue& q, const Batch& batch,
+                             const absl::Status& error) const {
+  // ResourceExhausted from an append is a full disk or file table (ENOSPC, EDQUOT, EMFILE,
+  // ENFILE): nothing was written and the log stays usable (Log::Append), so the same batch,
+  // with the same sequence numbers, may go again once room is made. After a failed fsync the
+  // log refuses appends (health()): no retry can succeed.
+  return absl::IsResourceExhausted(error) && q.partition->log().health().ok() &&
+         SteadyClock::now() < batch.created + options_.delivery_timeout;
+}
+
+bool ProducerImpl::AppendBatch(PartitionQueue& q, Batch& batch) {
   int32_t count = batch.builder.records_count();
-  if (producer_id_ != kNoProducerId) {
+  // A retried batch was numbered (and sealed) at its first try: the sequence is the same, since
+  // q.next_sequence moves only when a batch is appended and this one is still the queue's head.
+  if (producer_id_ != kNoProducerId && !batch.builder.finished()) {
     batch.builder.SetProducer(producer_id_, 0, q.next_sequence);
   }
   absl::StatusOr<AppendResult> result = q.partition->Append(
@@ -583,9 +622,14 @@ void ProducerImpl::AppendBatch(PartitionQueue& q, Batch& batch) {
   if (result.ok() && producer_id_ != kNoProducerId) {
     q.next_sequence = NextSequence(q.next_sequence, count);
   }
+  if (!result.ok() && Retriable(q, batch, result.status())) return false;
   Release(batch.reserved_bytes);
   if (!result.ok()) {
     absl::Status s = result.status();
+    if (batch.retries > 0) {
+      s = Annotate(s, fmt::format("not appended within delivery_timeout ({} ms), after {} retries",
+                                  options_.delivery_timeout.count(), batch.retries));
+    }
     {
       MutexLock l(&error_mu_);
       if (first_error_.ok()) first_error_ = s;
@@ -593,7 +637,7 @@ void ProducerImpl::AppendBatch(PartitionQueue& q, Batch& batch) {
     for (SendCallback& cb : batch.callbacks) {
       if (cb) cb(s);
     }
-    return;
+    return true;
   }
   const size_t callbacks = std::min(static_cast<size_t>(count), batch.callbacks.size());
   for (size_t i = 0; i < callbacks; ++i) {
@@ -603,6 +647,7 @@ void ProducerImpl::AppendBatch(PartitionQueue& q, Batch& batch) {
                         batch.timestamps[i]});
     }
   }
+  return true;
 }
 
 void ProducerImpl::SenderLoop() {
@@ -614,6 +659,15 @@ void ProducerImpl::SenderLoop() {
   MutexLock l(&sender_mu_);
   while (true) {
     if (stop_sender_) return;
+    auto retry = std::min_element(retries_.begin(), retries_.end());
+    if (retry != retries_.end() && retry->first <= SteadyClock::now()) {
+      PartitionQueue* q = retry->second;
+      retries_.erase(retry);
+      sender_mu_.Unlock();
+      DrainSealed(*q, /*seal_open=*/false, /*retry=*/true);
+      sender_mu_.Lock();
+      continue;
+    }
     auto due = std::min_element(lingering_.begin(), lingering_.end());
     if (!to_drain_.empty() &&
         (due == lingering_.end() || (due->first > SteadyClock::now() && !exhausted()))) {
@@ -626,14 +680,20 @@ void ProducerImpl::SenderLoop() {
       sender_mu_.Lock();
       continue;
     }
+    auto now = SteadyClock::now();
     if (lingering_.empty()) {
-      sender_cv_.Wait(&sender_mu_);
+      if (retry == retries_.end()) {
+        sender_cv_.Wait(&sender_mu_);
+      } else {
+        sender_cv_.WaitWithTimeout(&sender_mu_, retry->first - now);
+      }
       continue;
     }
     auto earliest = std::min_element(lingering_.begin(), lingering_.end());
-    auto now = SteadyClock::now();
     if (earliest->first > now && !exhausted()) {
-      sender_cv_.WaitWithTimeout(&sender_mu_, earliest->first - now);
+      auto until = earliest->first;
+      if (retry != retries_.end()) until = std::min(until, retry->first);
+      sender_cv_.WaitWithTimeout(&sender_mu_, until - now);
       continue;
     }
     PartitionQueue* q = earliest->second;
@@ -654,7 +714,7 @@ void ProducerImpl::SenderLoop() {
   }
 }
 
-void ProducerImpl::DrainSealed(PartitionQueue& q, bool seal_open) {
+void ProducerImpl::DrainSealed(PartitionQueue& q, bool seal_open, bool retry) {
   uint64_t drain_to = 0;
   {
     MutexLock l(&q.mu);
@@ -662,7 +722,9 @@ void ProducerImpl::DrainSealed(PartitionQueue& q, bool seal_open) {
       q.timer_set = false;
       if (q.open != nullptr && !q.open->builder.empty()) q.sealed.push_back(std::move(q.open));
     }
-    if (q.draining || q.sealed.empty()) return;  // the drainer at work appends them
+    if (retry) q.retrying = false;
+    // The drainer at work appends them, or the pending retry does.
+    if (q.draining || q.retrying || q.sealed.empty()) return;
     q.draining = true;
     drain_to = q.batches_opened;
   }
@@ -722,7 +784,7 @@ absl::Status ProducerImpl::Flush() {
       {
         MutexLock l(&q.mu);
         // Every batch up to `target` not yet appended is sealed, or being appended by a drainer.
-        while (q.appended_serial < target && (q.draining || q.sealed.empty())) {
+        while (q.appended_serial < target && (q.draining || q.retrying || q.sealed.empty())) {
           q.idle.WaitWithTimeout(&q.mu, std::chrono::milliseconds(10));
         }
         if (q.appended_serial >= target) return;
@@ -767,9 +829,13 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(Broker& broker,
     return absl::InvalidArgumentError(
         "ProducerOptions.buffer_bytes_max must be at least batch_bytes_max");
   }
-  if (options.linger.count() < 0 || options.burst_linger.count() < 0) {
+  if (options.linger.count() < 0 || options.burst_linger.count() < 0 ||
+      options.delivery_timeout.count() < 0) {
     return absl::InvalidArgumentError(
-        "ProducerOptions.linger and burst_linger must not be negative");
+        "ProducerOptions.linger, burst_linger and delivery_timeout must not be negative");
+  }
+  if (options.retry_backoff.count() <= 0) {
+    return absl::InvalidArgumentError("ProducerOptions.retry_backoff must be positive");
   }
   // Added to clock readings: kept far from overflowing them (milliseconds::max(), Kafka's
   // Long.MAX_VALUE, would wrap).
@@ -777,6 +843,9 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(Broker& broker,
   options.linger = std::min<std::chrono::microseconds>(options.linger, kLongest);
   options.burst_linger = std::min<std::chrono::microseconds>(options.burst_linger, kLongest);
   options.max_block = std::min<std::chrono::milliseconds>(options.max_block, kLongest);
+  options.delivery_timeout =
+      std::min<std::chrono::milliseconds>(options.delivery_timeout, kLongest);
+  options.retry_backoff = std::min<std::chrono::milliseconds>(options.retry_backoff, kLongest);
   if (!CompressionSupported(options.compression)) {
     return absl::InvalidArgumentError(
         fmt::format("ProducerOptions.compression: brook was built without codec {}",

@@ -2,12 +2,16 @@
 // of topic operations, flushed produces and commits must leave a directory that opens, with
 // every operation that returned OK in place.
 #include <map>
+#include <mutex>
 #include <random>
+#include <thread>
 
 #include "brook/broker.h"
 #include "brook/consumer.h"
 #include "brook/producer.h"
+#include "fmt/format.h"
 #include "group/group_coordinator.h"
+#include "support/batches.h"
 #include "support/broker.h"
 #include "support/catch.h"
 #include "support/fault_file_system.h"
@@ -264,6 +268,120 @@ TEST_CASE("A committed offset past what survived a crash is moved back to the en
   REQUIRE(records.ok());
   REQUIRE_FALSE(records->empty());
   CHECK((*records)[0].offset() == 0);
+}
+
+// Sends `n` records of ~200 bytes, "0000" to "nnnn" first, to topic "t" partition 0, and
+// collects each one's outcome.
+struct Sent {
+  std::mutex mu;
+  std::vector<absl::StatusOr<RecordMetadata>> results;
+  std::vector<std::string> values;
+  int done() {
+    std::lock_guard<std::mutex> l(mu);
+    int n = 0;
+    for (const auto& r : results) n += r.ok() || !absl::IsUnknown(r.status());
+    return n;
+  }
+};
+void SendNumbered(Producer& producer, int n, Sent& sent) {
+  {
+    std::lock_guard<std::mutex> l(sent.mu);
+    sent.results.assign(static_cast<size_t>(n), absl::UnknownError("no callback yet"));
+    sent.values.clear();
+    for (int i = 0; i < n; ++i)
+      sent.values.push_back(fmt::format("{:04}", i) + std::string(200, 'v'));
+  }
+  for (int i = 0; i < n; ++i) {
+    REQUIRE(producer
+                .Send({.topic = "t", .value = sent.values[static_cast<size_t>(i)]},
+                      [&sent, i](const absl::StatusOr<RecordMetadata>& r) {
+                        std::lock_guard<std::mutex> l(sent.mu);
+                        sent.results[static_cast<size_t>(i)] = r;
+                      })
+                .ok());
+  }
+}
+
+TopicConfig TinySegments() { return {.segment_bytes_max = 4096, .segment_index_bytes = 4096}; }
+
+TEST_CASE("A Producer retries batches a full disk refused, in order and never twice",
+          "[crash][producer]") {
+  testing::TempDir dir;
+  FaultFileSystem fs;
+  auto broker = OpenBroker(dir.path(), CrashOptions(&fs, 0));
+  REQUIRE(broker->CreateTopic("t", TinySegments()).ok());
+  auto producer = MakeProducer(*broker, {.retry_backoff = milliseconds(1)});
+  // ~20 segments' worth: the first roll on the full disk fails, and everything behind waits.
+  fs.set_disk_full(true);
+  Sent sent;
+  SendNumbered(*producer, 400, sent);
+  std::this_thread::sleep_for(milliseconds(50));
+  int before = sent.done();
+  {
+    std::lock_guard<std::mutex> l(sent.mu);
+    for (const auto& r : sent.results) CHECK((r.ok() || absl::IsUnknown(r.status())));
+  }
+  CHECK(before < 400);
+  fs.set_disk_full(false);
+  REQUIRE(producer->Flush().ok());
+  std::shared_ptr<Partition> p = *broker->GetPartition({"t", 0});
+  REQUIRE(p->end_offset() == 400);
+  auto records = testing::ReadAll(p->log());
+  REQUIRE(records.ok());
+  REQUIRE(records->size() == 400);
+  for (size_t i = 0; i < 400; ++i) {
+    INFO(i);
+    CHECK((*records)[i].value == sent.values[i]);
+    REQUIRE(sent.results[i].ok());
+    CHECK(sent.results[i]->offset == static_cast<int64_t>(i));
+  }
+}
+
+TEST_CASE("A Producer gives a full disk delivery_timeout, then fails the records, and goes on",
+          "[crash][producer]") {
+  testing::TempDir dir;
+  FaultFileSystem fs;
+  auto broker = OpenBroker(dir.path(), CrashOptions(&fs, 0));
+  REQUIRE(broker->CreateTopic("t", TinySegments()).ok());
+  for (milliseconds timeout : {milliseconds(0), milliseconds(30)}) {
+    CAPTURE(timeout.count());
+    auto producer =
+        MakeProducer(*broker, {.delivery_timeout = timeout, .retry_backoff = milliseconds(1)});
+    std::shared_ptr<Partition> p = *broker->GetPartition({"t", 0});
+    const int64_t start = p->end_offset();
+    fs.set_disk_full(true);
+    Sent sent;
+    const auto begin = std::chrono::steady_clock::now();
+    SendNumbered(*producer, 100, sent);
+    absl::Status flushed = producer->Flush();
+    CHECK(std::chrono::steady_clock::now() - begin >= timeout);
+    CHECK(absl::IsResourceExhausted(flushed));
+    if (timeout.count() > 0) {
+      CHECK_THAT(std::string(flushed.message()), Catch::Contains("delivery_timeout"));
+    }
+    // What fit in the segment was appended; the rest failed, and nothing else was written.
+    int64_t appended = 0;
+    {
+      std::lock_guard<std::mutex> l(sent.mu);
+      for (size_t i = 0; i < sent.results.size(); ++i) {
+        const auto& r = sent.results[i];
+        REQUIRE_FALSE(absl::IsUnknown(r.status()));
+        if (!r.ok()) {
+          CHECK(absl::IsResourceExhausted(r.status()));
+          continue;
+        }
+        CHECK(r->offset == start + appended);
+        ++appended;
+      }
+    }
+    CHECK(appended < 100);
+    CHECK(p->end_offset() == start + appended);
+    // Room again: the same producer goes on, its sequence numbers picking up where the log is.
+    fs.set_disk_full(false);
+    SendNumbered(*producer, 30, sent);
+    REQUIRE(producer->Flush().ok());
+    CHECK(p->end_offset() == start + appended + 30);
+  }
 }
 
 }  // namespace
