@@ -346,7 +346,13 @@ absl::Status Segment::MaybeAddIndexEntries(uint64_t position, uint64_t batch_byt
     int32_t n = time_index_->entries();
     int64_t last_ts = n > 0 ? LoadBig<int64_t>(time_index_->entry(n - 1)) : kNoTimestamp;
     if (max_ts > last_ts && max_ts != kNoTimestamp) {
-      BROOK_RETURN_IF_ERROR(AppendTimeIndexEntry(max_ts, offset_of_max_timestamp_));
+      absl::Status s = AppendTimeIndexEntry(max_ts, offset_of_max_timestamp_);
+      if (!s.ok()) {
+        // The batch is not appended (Append fails): its offset-index entry goes too, or a retry
+        // of the batch would index the same offset twice, and the index would fail its check.
+        offset_index_->TruncateEntries(offset_index_->entries() - 1);
+        return s;
+      }
     }
     bytes_since_index_entry_ = 0;
   }
@@ -373,11 +379,20 @@ absl::Status Segment::Append(const RecordBatchView& batch, int64_t base_offset) 
     BROOK_RETURN_IF_ERROR(file_->Write(position, pieces));
   }
   int64_t last_offset = base_offset + batch.last_offset_delta();
-  if (batch.max_timestamp() > max_timestamp_.load(std::memory_order_relaxed)) {
+  const int64_t max_timestamp_before = max_timestamp_.load(std::memory_order_relaxed);
+  const int64_t offset_of_max_timestamp_before = offset_of_max_timestamp_;
+  if (batch.max_timestamp() > max_timestamp_before) {
     max_timestamp_.store(batch.max_timestamp(), std::memory_order_release);
     offset_of_max_timestamp_ = last_offset;
   }
-  BROOK_RETURN_IF_ERROR(MaybeAddIndexEntries(position, n, last_offset, batch.max_timestamp()));
+  if (absl::Status s = MaybeAddIndexEntries(position, n, last_offset, batch.max_timestamp());
+      !s.ok()) {
+    // Nothing of the batch is published (size_ did not move): the segment is as it was, so the
+    // same position takes the next append, or a retry of this one.
+    max_timestamp_.store(max_timestamp_before, std::memory_order_release);
+    offset_of_max_timestamp_ = offset_of_max_timestamp_before;
+    return s;
+  }
   size_.store(position + n, std::memory_order_release);
   next_offset_.store(last_offset + 1, std::memory_order_release);
   return absl::OkStatus();

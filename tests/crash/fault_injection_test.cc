@@ -325,6 +325,52 @@ TEST_CASE("A full disk fails the append with ResourceExhausted and loses nothing
   CHECK((*reopened)->end_offset() == appended + 1);
 }
 
+TEST_CASE("An index that cannot grow fails the append and leaves both indexes as they were",
+          "[crash]") {
+  // Every batch gets index entries; the time index (12-byte entries) needs more room before the
+  // offset index (8-byte entries) does, so its growth fails after the offset entry went in.
+  TempDir dir;
+  FaultFileSystem fs;
+  LogOptions options = Options(&fs, {});
+  options.segment_bytes_max = 8 << 20;
+  options.index_bytes_max = 1 << 20;
+  options.index_interval_bytes = 1;
+  auto log = Log::Open(dir.path(), options);
+  REQUIRE(log.ok());
+  // Both indexes reserve their first room with their first entries.
+  int64_t timestamp = 0;
+  for (; timestamp < 3; ++timestamp) REQUIRE((*log)->Append(MakeBatch({"v"}, timestamp)).ok());
+  fs.set_disk_full(true);
+  absl::Status full;
+  while (full.ok() && timestamp < 100'000) {
+    absl::StatusOr<AppendResult> r = (*log)->Append(MakeBatch({"v"}, timestamp));
+    if (r.ok())
+      ++timestamp;
+    else
+      full = r.status();
+  }
+  REQUIRE(absl::IsResourceExhausted(full));
+  const SegmentInfo before = (*log)->Segments().back();
+  REQUIRE(before.time_index_entries > 1000);  // the time index's room ran out, not the start
+  // Retried while the disk stays full, as a producer retries.
+  for (int i = 0; i < 5; ++i) {
+    CHECK(absl::IsResourceExhausted((*log)->Append(MakeBatch({"v"}, timestamp)).status()));
+  }
+  const SegmentInfo after = (*log)->Segments().back();
+  CHECK(after.offset_index_entries == before.offset_index_entries);
+  CHECK(after.time_index_entries == before.time_index_entries);
+  CHECK(after.max_timestamp == timestamp - 1);
+  fs.set_disk_full(false);
+  REQUIRE((*log)->Append(MakeBatch({"v"}, timestamp)).ok());
+  REQUIRE((*log)->Close().ok());
+  auto reopened = Log::Open(dir.path(), options);
+  REQUIRE(reopened.ok());
+  CHECK((*reopened)->recovery_summary().clean_shutdown);
+  CHECK((*reopened)->recovery_summary().indexes_rebuilt == 0);
+  CHECK((*reopened)->end_offset() == timestamp + 1);
+  CHECK(*(*reopened)->OffsetForTimestamp(timestamp) == timestamp);
+}
+
 TEST_CASE("A roll leaves the files' trim to the sync, and trims at once when short of space",
           "[crash]") {
   TempDir dir;
