@@ -103,8 +103,8 @@ struct ProducerOptions {
   // records in a row within 20 µs of the partition's last append, or 4 batch-opening records in
   // a row across all partitions with at most 2 µs per record sent in between: a tight sending
   // loop) fills batches up to batch_bytes_max, and a batch that stops growing is appended by
-  // the producer's thread within about 20-40 µs. Durations here and in burst_linger and
-  // max_block above 100 years count as 100 years.
+  // the producer's thread within about 20-40 µs. Durations here and in the options below above
+  // 100 years count as 100 years.
   std::chrono::microseconds linger{0};
   // With linger 0: the longest a batch that keeps growing waits before it is appended. 0: never
   // wait (every record that finds the partition idle is appended alone). Default: 1 ms.
@@ -134,7 +134,7 @@ class Producer {
  public:
   // InvalidArgument for bad options (or a compression codec brook was built without).
   static absl::StatusOr<std::unique_ptr<Producer>> Create(Broker& broker, ProducerOptions options);
-  // Flushes and closes.
+  // Flushes and closes (so it may wait for retries, up to delivery_timeout).
   ~Producer();
   Producer(const Producer&) = delete;
   Producer& operator=(const Producer&) = delete;
@@ -142,7 +142,8 @@ class Producer {
   // Queues the record; `callback` runs once with its partition and offset, or the error. The
   // record's bytes are copied before Send returns. Errors returned here mean the record was not
   // queued and the callback will not run: NotFound (unknown topic, kUnknownTopicOrPartition),
-  // InvalidArgument (bad partition, internal topic, record over the topic's max.message.bytes),
+  // InvalidArgument (bad partition, internal topic, record over the topic's max.message.bytes or
+  // segment.bytes, kMessageTooLarge),
   // ResourceExhausted (no buffer space within max_block), FailedPrecondition (closed).
   absl::Status Send(const ProducerRecord& record, SendCallback callback);
   // The same, resolving a future instead (errors that Send would return resolve it at once).
@@ -157,9 +158,9 @@ class Producer {
   // choice, the buffer reservation, the clock, the callback) and encodes the records without
   // holding the partition's queue lock, so it is the faster way to send records that are ready
   // together. The batch may exceed batch_bytes_max
-  // (it is never split), not the topic's max.message.bytes. Errors returned (nothing queued): those
-  // of Send, for the records' total size; InvalidArgument for an empty span or records of
-  // different topics or partitions.
+  // (it is never split), not the topic's max.message.bytes or segment.bytes. Errors returned
+  // (nothing queued): those of Send, for the records' total size; InvalidArgument for an empty span
+  // or records of different topics or partitions.
   absl::Status SendBatch(std::span<const ProducerRecord> records, SendCallback callback);
 
   // Appends every record queued before the call and waits for their acknowledgements (records

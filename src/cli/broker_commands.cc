@@ -196,7 +196,11 @@ int Produce(const Args& args) {
     const uint32_t max_message_bytes = t->config().batch_bytes_max;
     BROOK_ASSIGN_OR_RETURN(
         std::unique_ptr<Producer> producer,
-        Producer::Create(broker, {.client_id = "brook-cli", .durability = durability}));
+        // No retries: on a full disk each line fails at once, with its number, instead of
+        // every chunk of input waiting out a delivery timeout.
+        Producer::Create(broker, {.client_id = "brook-cli",
+                                  .durability = durability,
+                                  .delivery_timeout = std::chrono::milliseconds(0)}));
     int64_t produced = 0;
     FailedLines failed;   // a line that cannot be produced is named; the others still go
     absl::Status status;  // an error that stops the command (stdin, stdout)

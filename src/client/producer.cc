@@ -199,7 +199,7 @@ class ProducerImpl {
  private:
   absl::StatusOr<TopicState*> Topic(std::string_view name);
   // The queue of `record`'s partition (its own, or the partitioner's choice for a record of
-  // about `bytes`), checking that `bytes` of records fit the topic's max.message.bytes.
+  // about `bytes`), checking that `bytes` of records fit the topic's batch limit.
   absl::StatusOr<PartitionQueue*> QueueFor(TopicState* t, const ProducerRecord& record,
                                            size_t bytes);
   bool TryReserve(size_t bytes);
@@ -626,7 +626,7 @@ bool ProducerImpl::AppendBatch(PartitionQueue& q, Batch& batch) {
   Release(batch.reserved_bytes);
   if (!result.ok()) {
     absl::Status s = result.status();
-    if (batch.retries > 0) {
+    if (batch.retries > 0 && absl::IsResourceExhausted(s)) {
       s = Annotate(s, fmt::format("not appended within delivery_timeout ({} ms), after {} retries",
                                   options_.delivery_timeout.count(), batch.retries));
     }
@@ -718,17 +718,31 @@ void ProducerImpl::DrainSealed(PartitionQueue& q, bool seal_open, bool retry) {
   uint64_t drain_to = 0;
   {
     MutexLock l(&q.mu);
+    if (retry) q.retrying = false;
     if (seal_open) {
       q.timer_set = false;
-      if (q.open != nullptr && !q.open->builder.empty()) q.sealed.push_back(std::move(q.open));
+      // While a retry is pending the open batch keeps filling (up to batch_bytes_max), rather
+      // than many small batches piling up behind the retry.
+      if (!q.retrying && q.open != nullptr && !q.open->builder.empty()) {
+        q.sealed.push_back(std::move(q.open));
+      }
     }
-    if (retry) q.retrying = false;
     // The drainer at work appends them, or the pending retry does.
     if (q.draining || q.retrying || q.sealed.empty()) return;
     q.draining = true;
     drain_to = q.batches_opened;
   }
   Drain(q, /*all=*/false, drain_to);
+  if (!retry) return;
+  // The retry went through: the open batch that kept filling meanwhile (its timer spent) gets
+  // a timer again, so that it goes out as any batch does.
+  {
+    MutexLock l(&q.mu);
+    if (q.retrying || q.timer_set || q.open == nullptr || q.open->builder.empty()) return;
+    q.timer_set = true;
+  }
+  MutexLock l(&sender_mu_);
+  lingering_.emplace_back(SteadyClock::now(), &q);
 }
 
 std::optional<SteadyClock::time_point> ProducerImpl::NextLook(PartitionQueue& q,

@@ -337,6 +337,40 @@ TEST_CASE("A Producer retries batches a full disk refused, in order and never tw
   }
 }
 
+TEST_CASE("Records sent while a retry waits fill batches instead of queueing one by one",
+          "[crash][producer]") {
+  testing::TempDir dir;
+  FaultFileSystem fs;
+  auto broker = OpenBroker(dir.path(), CrashOptions(&fs, 0));
+  REQUIRE(broker->CreateTopic("t", TinySegments()).ok());
+  auto producer = MakeProducer(*broker, {.retry_backoff = milliseconds(5)});
+  std::shared_ptr<Partition> p = *broker->GetPartition({"t", 0});
+  fs.set_disk_full(true);
+  // Slowly, each record finds the partition idle: appended alone until the segment is full.
+  int sent = 0;
+  while (p->log().Segments().size() == 1 && sent < 100) {
+    REQUIRE(producer->Send({.topic = "t", .value = std::string(200, 'v')}, nullptr).ok());
+    ++sent;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  const int64_t first_segment_end = p->end_offset();
+  for (int i = 0; i < 60; ++i, ++sent) {
+    REQUIRE(producer->Send({.topic = "t", .value = std::string(200, 'v')}, nullptr).ok());
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  fs.set_disk_full(false);
+  REQUIRE(producer->Flush().ok());
+  REQUIRE(p->end_offset() == sent);
+  // The ~60 records behind the retry: ~18 fit a 4-KiB batch.
+  int batches = 0;
+  for (int64_t offset = first_segment_end; offset < p->end_offset();) {
+    ReadResult read = *p->Read(offset, {.max_bytes = 1 << 20});
+    for (const RecordBatchView& batch : read) batches += batch.base_offset() >= first_segment_end;
+    offset = read.next_offset();
+  }
+  CHECK(batches <= 10);
+}
+
 TEST_CASE("A Producer gives a full disk delivery_timeout, then fails the records, and goes on",
           "[crash][producer]") {
   testing::TempDir dir;
