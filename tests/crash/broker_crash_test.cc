@@ -302,17 +302,27 @@ void SendNumbered(Producer& producer, int n, Sent& sent) {
   }
 }
 
-TopicConfig TinySegments() { return {.segment_bytes_max = 4096, .segment_index_bytes = 4096}; }
+// A broker on a FaultFileSystem with topic "t": one partition of 4-KiB segments, so that appends
+// need a roll (new space) every ~18 records of SendNumbered's.
+struct TinySegmentsBroker {
+  TinySegmentsBroker() {
+    broker = OpenBroker(dir.path(), CrashOptions(&fs, 0));
+    REQUIRE(
+        broker->CreateTopic("t", {.segment_bytes_max = 4096, .segment_index_bytes = 4096}).ok());
+    partition = *broker->GetPartition({"t", 0});
+  }
+  testing::TempDir dir;
+  FaultFileSystem fs;
+  std::unique_ptr<Broker> broker;
+  std::shared_ptr<Partition> partition;
+};
 
 TEST_CASE("A Producer retries batches a full disk refused, in order and never twice",
           "[crash][producer]") {
-  testing::TempDir dir;
-  FaultFileSystem fs;
-  auto broker = OpenBroker(dir.path(), CrashOptions(&fs, 0));
-  REQUIRE(broker->CreateTopic("t", TinySegments()).ok());
-  auto producer = MakeProducer(*broker, {.retry_backoff = milliseconds(1)});
+  TinySegmentsBroker b;
+  auto producer = MakeProducer(*b.broker, {.retry_backoff = milliseconds(1)});
   // ~20 segments' worth: the first roll on the full disk fails, and everything behind waits.
-  fs.set_disk_full(true);
+  b.fs.set_disk_full(true);
   Sent sent;
   SendNumbered(*producer, 400, sent);
   std::this_thread::sleep_for(milliseconds(50));
@@ -322,11 +332,10 @@ TEST_CASE("A Producer retries batches a full disk refused, in order and never tw
     for (const auto& r : sent.results) CHECK((r.ok() || absl::IsUnknown(r.status())));
   }
   CHECK(before < 400);
-  fs.set_disk_full(false);
+  b.fs.set_disk_full(false);
   REQUIRE(producer->Flush().ok());
-  std::shared_ptr<Partition> p = *broker->GetPartition({"t", 0});
-  REQUIRE(p->end_offset() == 400);
-  auto records = testing::ReadAll(p->log());
+  REQUIRE(b.partition->end_offset() == 400);
+  auto records = testing::ReadAll(b.partition->log());
   REQUIRE(records.ok());
   REQUIRE(records->size() == 400);
   for (size_t i = 0; i < 400; ++i) {
@@ -339,29 +348,24 @@ TEST_CASE("A Producer retries batches a full disk refused, in order and never tw
 
 TEST_CASE("Records sent while a retry waits fill batches instead of queueing one by one",
           "[crash][producer]") {
-  testing::TempDir dir;
-  FaultFileSystem fs;
-  auto broker = OpenBroker(dir.path(), CrashOptions(&fs, 0));
-  REQUIRE(broker->CreateTopic("t", TinySegments()).ok());
-  auto producer = MakeProducer(*broker, {.retry_backoff = milliseconds(5)});
-  std::shared_ptr<Partition> p = *broker->GetPartition({"t", 0});
-  fs.set_disk_full(true);
-  // Slowly, each record finds the partition idle: appended alone until the segment is full.
-  int sent = 0;
-  while (p->log().Segments().size() == 1 && sent < 100) {
+  TinySegmentsBroker b;
+  std::shared_ptr<Partition> p = b.partition;
+  auto producer = MakeProducer(*b.broker, {.retry_backoff = milliseconds(5)});
+  b.fs.set_disk_full(true);
+  // 90 records 1 ms apart: each finds the partition idle and is appended alone while the first
+  // segment has room (~18 of them); the first that needs a roll is retried, and the ~70 sent
+  // after it wait behind it.
+  const int sent = 90;
+  for (int i = 0; i < sent; ++i) {
     REQUIRE(producer->Send({.topic = "t", .value = std::string(200, 'v')}, nullptr).ok());
-    ++sent;
     std::this_thread::sleep_for(milliseconds(1));
   }
   const int64_t first_segment_end = p->end_offset();
-  for (int i = 0; i < 60; ++i, ++sent) {
-    REQUIRE(producer->Send({.topic = "t", .value = std::string(200, 'v')}, nullptr).ok());
-    std::this_thread::sleep_for(milliseconds(1));
-  }
-  fs.set_disk_full(false);
+  REQUIRE(first_segment_end < 30);
+  b.fs.set_disk_full(false);
   REQUIRE(producer->Flush().ok());
   REQUIRE(p->end_offset() == sent);
-  // The ~60 records behind the retry: ~18 fit a 4-KiB batch.
+  // ~18 records fit a 4-KiB batch.
   int batches = 0;
   for (int64_t offset = first_segment_end; offset < p->end_offset();) {
     ReadResult read = *p->Read(offset, {.max_bytes = 1 << 20});
@@ -373,17 +377,14 @@ TEST_CASE("Records sent while a retry waits fill batches instead of queueing one
 
 TEST_CASE("A Producer gives a full disk delivery_timeout, then fails the records, and goes on",
           "[crash][producer]") {
-  testing::TempDir dir;
-  FaultFileSystem fs;
-  auto broker = OpenBroker(dir.path(), CrashOptions(&fs, 0));
-  REQUIRE(broker->CreateTopic("t", TinySegments()).ok());
+  TinySegmentsBroker b;
+  std::shared_ptr<Partition> p = b.partition;
   for (milliseconds timeout : {milliseconds(0), milliseconds(30)}) {
     CAPTURE(timeout.count());
     auto producer =
-        MakeProducer(*broker, {.delivery_timeout = timeout, .retry_backoff = milliseconds(1)});
-    std::shared_ptr<Partition> p = *broker->GetPartition({"t", 0});
+        MakeProducer(*b.broker, {.delivery_timeout = timeout, .retry_backoff = milliseconds(1)});
     const int64_t start = p->end_offset();
-    fs.set_disk_full(true);
+    b.fs.set_disk_full(true);
     Sent sent;
     const auto begin = std::chrono::steady_clock::now();
     SendNumbered(*producer, 100, sent);
@@ -411,7 +412,7 @@ TEST_CASE("A Producer gives a full disk delivery_timeout, then fails the records
     CHECK(appended < 100);
     CHECK(p->end_offset() == start + appended);
     // Room again: the same producer goes on, its sequence numbers picking up where the log is.
-    fs.set_disk_full(false);
+    b.fs.set_disk_full(false);
     SendNumbered(*producer, 30, sent);
     REQUIRE(producer->Flush().ok());
     CHECK(p->end_offset() == start + appended + 30);
