@@ -62,6 +62,13 @@ void SleepUntil(int64_t due_nanos) {
   }
 }
 
+// CPU time of the calling thread, ns.
+int64_t ThreadCpuNanos() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
 // Raises the open-file soft limit to the hard limit, so the Broker's default max_open_files (half
 // the soft limit) covers as many of its files as this process may.
 void RaiseFileLimit() {
@@ -224,7 +231,8 @@ bool ConsumeInto(Consumer& consumer, int64_t count, std::vector<int64_t>& latenc
 // the consumer's Poll returning it: mostly queueing, since the producer outruns the consumer or
 // the other way round); records_per_batch how many records the producer put in each appended batch
 // (read back after the run from the last pipeline's log, its untimed first round included);
-// acked_pct the share of callbacks run by the end of the iterations. Every kRestartBytes the
+// acked_pct the share of callbacks run by the end of the iterations; consumer_cpu_ms the consumer
+// thread's CPU time per iteration (the CPU column is the sending thread's). Every kRestartBytes the
 // pipeline is started over outside the timing, as BM_LogAppend does.
 //
 // BM_ProduceConsumeBatch/<records per call>: the same with one partition, the records sent
@@ -236,6 +244,7 @@ void RunProduceConsume(benchmark::State& state, int32_t partitions, int64_t per_
   std::vector<int64_t> latencies;
   std::atomic<int64_t> acked{0};
   std::atomic<int64_t> failed{0};
+  int64_t consumer_cpu_nanos = 0;  // the consumer threads' CPU time, all runs
   const SendCallback callback = [&acked, &failed](const absl::StatusOr<RecordMetadata>& r) {
     (r.ok() ? acked : failed).fetch_add(1, std::memory_order_relaxed);
   };
@@ -245,8 +254,11 @@ void RunProduceConsume(benchmark::State& state, int32_t partitions, int64_t per_
   // latencies go to the end of `latencies`. False after SkipWithError.
   auto run = [&]() -> bool {
     bool consumed = false;
-    std::thread consumer(
-        [&] { consumed = ConsumeInto(*pipeline->consumer, kRecordsPerIteration, latencies); });
+    std::thread consumer([&] {
+      const int64_t cpu_start = ThreadCpuNanos();
+      consumed = ConsumeInto(*pipeline->consumer, kRecordsPerIteration, latencies);
+      consumer_cpu_nanos += ThreadCpuNanos() - cpu_start;  // read after join
+    });
     for (int64_t i = 0; i < kRecordsPerIteration;) {
       // Every kLatencySampleEvery-th record carries its send time; the others carry 0, so the
       // clock reads of the measurement stay out of the throughput.
@@ -294,9 +306,11 @@ void RunProduceConsume(benchmark::State& state, int32_t partitions, int64_t per_
   auto untimed_round = [&]() -> bool {
     const size_t latencies_before = latencies.size();
     const int64_t acked_before = acked.load();
+    const int64_t consumer_cpu_before = consumer_cpu_nanos;
     if (!run()) return false;
     latencies.resize(latencies_before);
     acked = acked_before;
+    consumer_cpu_nanos = consumer_cpu_before;
     return true;
   };
   const int64_t warm_start = NowNanos();
@@ -319,6 +333,10 @@ void RunProduceConsume(benchmark::State& state, int32_t partitions, int64_t per_
   auto [batches, records] = CountBatches(*pipeline->broker, Pipeline::kTopic, partitions);
   state.counters["records_per_batch"] =
       benchmark::Counter(batches == 0 ? 0.0 : static_cast<double>(records) / batches);
+  // The consumer thread's CPU time per iteration, beside the benchmark's CPU column (the sending
+  // thread's, which with linger 0 appends most batches itself).
+  state.counters["consumer_cpu_ms"] = benchmark::Counter(
+      static_cast<double>(consumer_cpu_nanos) * 1e-6 / static_cast<double>(state.iterations()));
   state.counters["acked_pct"] =
       benchmark::Counter(100.0 * static_cast<double>(acked.load()) /
                          (static_cast<double>(state.iterations()) * kRecordsPerIteration));
