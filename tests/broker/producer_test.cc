@@ -399,6 +399,39 @@ TEST_CASE("Producer refuses records larger than the topic's segments up front", 
   CHECK((*broker->GetPartition({"t", 0}))->end_offset() == 20);
 }
 
+TEST_CASE("Producer refuses options it cannot honour, and caps durations", "[producer]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path());
+  using std::chrono::hours;
+  using std::chrono::microseconds;
+  const std::vector<ProducerOptions> bad = {
+      {.batch_bytes_max = 0},
+      {.batch_bytes_max = 1 << 20, .buffer_bytes_max = 1 << 10},
+      {.linger = microseconds(-1)},
+      {.burst_linger = microseconds(-1)},
+      {.delivery_timeout = milliseconds(-1)},
+      {.retry_backoff = milliseconds(0)},
+      {.linger = milliseconds(500), .delivery_timeout = milliseconds(100)},
+  };
+  for (size_t i = 0; i < bad.size(); ++i) {
+    INFO(i);
+    CHECK(absl::IsInvalidArgument(Producer::Create(*broker, bad[i]).status()));
+  }
+  // No retries needs no relation to linger; Kafka's "forever" durations are capped, not refused.
+  CHECK(
+      Producer::Create(*broker, {.linger = milliseconds(500), .delivery_timeout = milliseconds(0)})
+          .ok());
+  auto producer = MakeProducer(*broker, {.linger = hours(1'000'000),
+                                         .burst_linger = hours(1'000'000),
+                                         .max_block = milliseconds::max(),
+                                         .delivery_timeout = milliseconds::max(),
+                                         .retry_backoff = milliseconds::max()});
+  REQUIRE(broker->CreateTopic("t").ok());
+  REQUIRE(producer->Send({.topic = "t", .value = "v"}, nullptr).ok());
+  REQUIRE(producer->Flush().ok());
+  CHECK((*broker->GetPartition({"t", 0}))->end_offset() == 1);
+}
+
 TEST_CASE("Producer auto-creates topics when the Broker allows it", "[producer]") {
   testing::TempDir dir;
   BrokerOptions options{.default_topic_config = {.partitions = 2},
