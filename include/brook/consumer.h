@@ -78,7 +78,8 @@ struct RebalanceListener {
   // Before partitions are taken away: commit their positions here for exactly-once hand-over
   // (auto-commit already does, before this is called).
   std::function<void(const std::vector<TopicPartition>&)> on_revoked;
-  // After partitions are given; positions are already set (committed or reset).
+  // After partitions are given (only those the consumer could open). Their positions are
+  // resolved at the next Poll or Position(): the committed offset, else auto_offset_reset.
   std::function<void(const std::vector<TopicPartition>&)> on_assigned;
   // The partitions were lost without a chance to commit (the member was removed: it stopped
   // polling, or was fenced). Another member may already own them.
@@ -125,10 +126,14 @@ class Consumer {
   Consumer& operator=(const Consumer&) = delete;
 
   // Joins the group for these topics (replacing an earlier subscription); partitions come with
-  // a later Poll. FailedPrecondition without a group_id or after Assign.
+  // a later Poll. With the cooperative protocol, partitions of topics dropped from the
+  // subscription are revoked at once (on_revoked). Unknown topics are created when the Broker
+  // auto-creates topics. FailedPrecondition without a group_id or after Assign.
   absl::Status Subscribe(std::vector<std::string> topics);
   // Reads these partitions, no group membership (commits still go to group_id, if set).
-  // FailedPrecondition while subscribed.
+  // Partitions already assigned keep their position and pause state; with auto-commit and a
+  // group_id, the positions so far are committed (asynchronously) before others are dropped, as
+  // Kafka's assign() does. FailedPrecondition while subscribed.
   absl::Status Assign(std::vector<TopicPartition> partitions);
   // Leaves the group (revoking), or drops the manual assignment.
   absl::Status Unsubscribe();

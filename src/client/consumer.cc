@@ -117,7 +117,8 @@ class ConsumerImpl {
   absl::Status DriveGroup();
   absl::Status JoinGroup();
   void ApplyAssignment(const SyncGroupResult& result);
-  void AddPartitions(const std::vector<TopicPartition>& partitions);
+  // Adds those it can open (a warning for the others) and returns them.
+  std::vector<TopicPartition> AddPartitions(const std::vector<TopicPartition>& partitions);
   void RemovePartitions(const std::vector<TopicPartition>& partitions);
   // An assigned partition whose topic was deleted and created again under its name is a new
   // partition: read it through its new handle, from a position resolved afresh (the old one,
@@ -208,9 +209,27 @@ absl::Status ConsumerImpl::Subscribe(std::vector<std::string> topics) {
   if (topics.empty()) return Unsubscribe();
   std::sort(topics.begin(), topics.end());
   topics.erase(std::unique(topics.begin(), topics.end()), topics.end());
+  // With auto_create_topics, subscribing creates unknown topics (as a Kafka consumer's metadata
+  // request does); without it, an unknown topic is assigned once it exists.
+  for (const std::string& t : topics) {
+    absl::StatusOr<std::shared_ptr<Topic>> topic = broker_.GetOrCreateTopic(t);
+    if (!topic.ok() && !absl::IsNotFound(topic.status())) return topic.status();
+  }
   if (topics != subscription_) {
     subscription_ = std::move(topics);
     need_join_ = true;
+    if (protocol_ == RebalanceProtocol::kCooperative) {
+      // As Kafka's cooperative consumer before it rejoins: partitions of topics no longer
+      // subscribed are revoked now (committed first), not read on until the rebalance ends.
+      // Eager members revoke everything at the join anyway.
+      std::vector<TopicPartition> dropped;
+      for (const auto& [tp, a] : assigned_) {
+        if (!std::binary_search(subscription_.begin(), subscription_.end(), tp.topic)) {
+          dropped.push_back(tp);
+        }
+      }
+      Revoke(dropped);
+    }
   }
   return absl::OkStatus();
 }
@@ -226,8 +245,18 @@ absl::Status ConsumerImpl::Assign(std::vector<TopicPartition> partitions) {
     BROOK_ASSIGN_OR_RETURN(std::shared_ptr<Partition> p, broker_.GetPartition(tp));
     resolved.push_back(std::move(p));
   }
-  std::vector<TopicPartition> old = assignment();
-  RemovePartitions(old);
+  // As Kafka's assign(): what was consumed so far is committed (asynchronously, with
+  // auto-commit) before the assignment changes, and partitions that stay keep their position,
+  // pause state and read cursor.
+  std::set<TopicPartition> target(partitions.begin(), partitions.end());
+  std::vector<TopicPartition> removed;
+  for (const auto& [tp, a] : assigned_) {
+    if (!target.contains(tp)) removed.push_back(tp);
+  }
+  if (!removed.empty() && options_.enable_auto_commit && !options_.group_id.empty()) {
+    CommitAsync(nullptr);
+  }
+  RemovePartitions(removed);
   for (size_t i = 0; i < partitions.size(); ++i) {
     auto [it, inserted] = assigned_.try_emplace(partitions[i]);
     if (!inserted) continue;
@@ -264,7 +293,9 @@ absl::Status ConsumerImpl::Unsubscribe() {
   return absl::OkStatus();
 }
 
-void ConsumerImpl::AddPartitions(const std::vector<TopicPartition>& partitions) {
+std::vector<TopicPartition> ConsumerImpl::AddPartitions(
+    const std::vector<TopicPartition>& partitions) {
+  std::vector<TopicPartition> added;
   for (const TopicPartition& tp : partitions) {
     absl::StatusOr<std::shared_ptr<Partition>> p = broker_.GetPartition(tp);
     if (!p.ok()) {
@@ -276,7 +307,9 @@ void ConsumerImpl::AddPartitions(const std::vector<TopicPartition>& partitions) 
     if (!inserted) continue;
     it->second.partition = std::move(*p);
     it->second.partition->AddWaiter(&waiter_);
+    added.push_back(tp);
   }
+  return added;
 }
 
 void ConsumerImpl::ReplaceDeletedPartitions() {
@@ -399,7 +432,7 @@ void ConsumerImpl::ApplyAssignment(const SyncGroupResult& result) {
     // Cooperative: the partitions given up go to their new owner in a follow-up rebalance.
     need_join_ = true;
   }
-  AddPartitions(added);
+  added = AddPartitions(added);
   if (options_.listener.on_assigned) options_.listener.on_assigned(added);
 }
 
@@ -641,8 +674,10 @@ absl::StatusOr<ConsumerRecords> ConsumerImpl::Poll(std::chrono::milliseconds tim
     return s;
   }
   while (true) {
-    if (wakeup_.exchange(false)) return absl::CancelledError("consumer woken up");
+    // Read before the flag: a Wakeup between the two then bumps the sequence past `seen`, so
+    // the wait below returns at once instead of sleeping through it.
     uint64_t seen = waiter_.sequence();
+    if (wakeup_.exchange(false)) return absl::CancelledError("consumer woken up");
     if (subscribed()) {
       absl::Status s = DriveGroup();
       if (Is(s, ErrorCode::kFencedInstanceId)) {

@@ -676,6 +676,76 @@ TEST_CASE("Consumers seek, pause, find offsets by time and report lag", "[consum
   REQUIRE(consumer->Lag().at(tp) == 0);
 }
 
+TEST_CASE("Assign keeps the positions of partitions that stay and commits before dropping",
+          "[consumer]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  REQUIRE(broker->CreateTopic("t", {.partitions = 2}).ok());
+  auto producer = MakeProducer(*broker);
+  Fill(*producer, "t", 2, 10);
+  const TopicPartition t0{"t", 0}, t1{"t", 1};
+  // No auto-commit by time here: only Assign's commit can store a position.
+  auto consumer = MakeConsumer(*broker, {.group_id = "g",
+                                         .auto_commit_interval = std::chrono::hours(1),
+                                         .auto_offset_reset = OffsetReset::kLatest});
+  REQUIRE(consumer->Assign({t0}).ok());
+  REQUIRE(consumer->Seek(t0, 4).ok());
+  absl::StatusOr<ConsumerRecords> records = consumer->Poll(milliseconds(0));
+  REQUIRE(records.ok());
+  REQUIRE(records->size() == 6);
+  consumer->Pause({t0});
+  // Adding a partition: t0 neither goes back (no commit to go back to: kLatest would skip to
+  // the end) nor loses its pause.
+  REQUIRE(consumer->Assign({t0, t1}).ok());
+  CHECK(*consumer->Position(t0) == 10);
+  CHECK(consumer->paused() == std::vector<TopicPartition>{t0});
+  CHECK(*consumer->Position(t1) == 10);  // new: kLatest
+  // Dropping t0 commits where it was, for whoever reads it next.
+  REQUIRE(consumer->Seek(t1, 3).ok());
+  REQUIRE(consumer->Assign({t1}).ok());
+  REQUIRE(consumer->Commit().ok());  // waits for the asynchronous commit before it
+  auto committed = broker->coordinator().Committed("g", {t0, t1});
+  CHECK(committed.at(t0).offset == 10);
+  CHECK(committed.at(t1).offset == 3);
+}
+
+TEST_CASE("A cooperative member revokes the topics it unsubscribes at once", "[consumer]") {
+  testing::TempDir dir;
+  auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
+  REQUIRE(broker->CreateTopic("a").ok());
+  REQUIRE(broker->CreateTopic("b").ok());
+  std::vector<TopicPartition> revoked;
+  auto consumer = MakeConsumer(
+      *broker, {.group_id = "g",
+                .assignors = {"cooperative-sticky"},
+                .listener = {.on_revoked = [&](const std::vector<TopicPartition>& tps) {
+                  revoked.insert(revoked.end(), tps.begin(), tps.end());
+                }}});
+  REQUIRE(consumer->Subscribe({"a", "b"}).ok());
+  PollAll({consumer.get()}, [&] { return consumer->assignment().size() == 2; });
+  REQUIRE(consumer->assignment().size() == 2);
+  REQUIRE(consumer->Subscribe({"a"}).ok());
+  // Before any Poll: b is revoked and no longer read, while the group rebalances.
+  CHECK(revoked == std::vector<TopicPartition>{{"b", 0}});
+  CHECK(consumer->assignment() == std::vector<TopicPartition>{{"a", 0}});
+  PollAll(
+      {consumer.get()}, [] { return false; }, 5);
+  CHECK(consumer->assignment() == std::vector<TopicPartition>{{"a", 0}});
+}
+
+TEST_CASE("Subscribing creates unknown topics when the Broker auto-creates them", "[consumer]") {
+  testing::TempDir dir;
+  BrokerOptions options = GroupBrokerOptions();
+  options.auto_create_topics = true;
+  auto broker = OpenBroker(dir.path(), options);
+  auto consumer = MakeConsumer(*broker, {.group_id = "g"});
+  REQUIRE(consumer->Subscribe({"fresh"}).ok());
+  CHECK(broker->GetTopic("fresh").ok());
+  PollAll({consumer.get()}, [&] { return !consumer->assignment().empty(); });
+  CHECK(consumer->assignment() == std::vector<TopicPartition>{{"fresh", 0}});
+  CHECK(absl::IsInvalidArgument(consumer->Subscribe({"bad/name"})));
+}
+
 TEST_CASE("Poll blocks until data arrives, and Wakeup interrupts it", "[consumer]") {
   testing::TempDir dir;
   auto broker = OpenBroker(dir.path(), GroupBrokerOptions());
