@@ -121,8 +121,8 @@ struct ProducerOptions {
   Durability durability = Durability::kAppended;
   // How long a batch may keep being retried after an append failed for a reason that passes (a
   // full disk), counted from when it opened (delivery.timeout.ms); then its records fail with
-  // the error. 0: no retries; otherwise at least linger. Flush and Close wait for retries.
-  // Default: 120 s.
+  // the error. It includes the batch's linger, so a value not above linger means no retries.
+  // 0: no retries. Flush and Close wait for retries. Default: 120 s.
   std::chrono::milliseconds delivery_timeout{120000};
   // The wait between two tries of a batch (retry.backoff.ms); positive. Default: 100 ms.
   std::chrono::milliseconds retry_backoff{100};

@@ -860,12 +860,6 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(Broker& broker,
   options.delivery_timeout =
       std::min<std::chrono::milliseconds>(options.delivery_timeout, kLongest);
   options.retry_backoff = std::min<std::chrono::milliseconds>(options.retry_backoff, kLongest);
-  // Compared once both are capped (milliseconds::max() in microseconds would overflow).
-  if (options.delivery_timeout.count() > 0 && options.delivery_timeout < options.linger) {
-    // A batch would be past its deadline before it is first appended (Kafka refuses this too).
-    return absl::InvalidArgumentError(
-        "ProducerOptions.delivery_timeout must be 0 (no retries) or at least linger");
-  }
   if (!CompressionSupported(options.compression)) {
     return absl::InvalidArgumentError(
         fmt::format("ProducerOptions.compression: brook was built without codec {}",
